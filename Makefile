@@ -1,0 +1,36 @@
+# Convenience front-end over CMake. `make demo` and `make test` install missing dependencies first.
+BUILD ?= build
+SHARED ?= ../shared
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-sanitize test-aarch64 fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh all
+
+build:
+	@scripts/deps.sh build
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DEDGELLM_SHARED_DIR=$(abspath $(SHARED)) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@$(BUILD)/edgellm run -m $(SHARED)/models/aidreams260K-q8_0.gguf -p "Once upon a time" -n 120 --temp 0.8 --seed 42
+
+test: build
+	@scripts/deps.sh test
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build of the whole suite.
+test-sanitize:
+	@scripts/deps.sh test
+	@cmake -S . -B build-san -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELLM_SANITIZE=ON -DEDGELLM_SHARED_DIR=$(abspath $(SHARED)) >/dev/null
+	@cmake --build build-san -j$(JOBS)
+	@cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 EDGELLM_SANITIZED=1 ctest --output-on-failure -j$(JOBS)
+
+-include mk/extra.mk
+
+clean:
+	rm -rf $(BUILD) build-san build-fuzz build-aarch64

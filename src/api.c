@@ -1,0 +1,30 @@
+/* Small library-wide entry points: version, status names, the deallocator for memory the
+ * library hands to the caller, and system facts. */
+#include <stdlib.h>
+
+#include "edgellm.h"
+#include "kernels.h"
+#include "os.h"
+
+const char *edgellm_version(void) { return EDGELLM_VERSION; }
+
+const char *edgellm_status_str(edgellm_status st) {
+    switch (st) {
+    case EDGELLM_OK: return "ok";
+    case EDGELLM_ERR_IO: return "I/O error";
+    case EDGELLM_ERR_FORMAT: return "format error";
+    case EDGELLM_ERR_UNSUPPORTED: return "unsupported";
+    case EDGELLM_ERR_NOMEM: return "out of memory";
+    case EDGELLM_ERR_ARG: return "invalid argument";
+    case EDGELLM_ERR_CONTEXT_FULL: return "context full";
+    case EDGELLM_ERR_TEMPLATE: return "template error";
+    case EDGELLM_ERR_ABORTED: return "aborted";
+    }
+    return "unknown status";
+}
+
+void edgellm_free(void *p) { free(p); }
+
+const char *edgellm_isa(void) { return kern_isa_name(); }
+
+int edgellm_n_cores(void) { return os_n_cores(); }

@@ -1,0 +1,264 @@
+/* Kernel dispatch and the portable kernels (kernels.h). One const `struct kern_isa` per ISA
+ * (scalar here, the others in src/arch/); the table is picked once from the CPU features
+ * (pthread_once), EDGELLM_ISA can force one. kern_matmul quantizes the activations once into
+ * the caller's scratch ([n][row of vec_dot_type], rows 64-byte aligned), then threads take
+ * chunks of output rows from an atomic counter, each doing all n tokens for its rows so the
+ * weights stream through the cache once per token block.
+ */
+#include "kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+static const struct kern_isa kern_isa_scalar = { .name = "scalar" };
+
+/* The table in use. It is written once by pthread_once and afterwards only by kern_force
+ * (tests), always as a whole pointer to a const table, so readers never see a torn state. */
+static _Atomic(const struct kern_isa *) kern_cur;
+static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
+
+/* ---------------------------------------------------------------- CPU features */
+
+#if defined(__x86_64__)
+static uint64_t kern_xgetbv(void) {
+    uint32_t lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+/* Which of the compiled-in ISA paths this CPU (and OS) can run. */
+static int kern_isa_available(const struct kern_isa *isa) {
+    if (isa == &kern_isa_scalar) return 1;
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, f16c = (c >> 29) & 1, osxsave = (c >> 27) & 1;
+    if (!osxsave) return 0;
+    const uint64_t xcr0 = kern_xgetbv();
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
+    const int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+    const int os_avx = (xcr0 & 0x6) == 0x6, os_avx512 = (xcr0 & 0xe6) == 0xe6;
+    const int has_avx2 = os_avx && avx2 && fma && f16c;
+    if (isa == &kern_isa_avx2) return has_avx2;
+    if (isa == &kern_isa_avx512) return has_avx2 && os_avx512 && avx512f && avx512dq && avx512bw && avx512vl && vnni;
+#elif defined(__aarch64__)
+#if defined(__linux__)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    if (isa == &kern_isa_neon) return (hw & (1ul << 20)) != 0; /* HWCAP_ASIMDDP: the file uses sdot */
+#elif defined(__APPLE__)
+    if (isa == &kern_isa_neon) return 1;
+#endif
+#endif
+    return 0;
+}
+
+/* Compiled-in tables, best first. */
+static const struct kern_isa *const kern_tables[] = {
+#if defined(__x86_64__)
+    &kern_isa_avx512, &kern_isa_avx2,
+#elif defined(__aarch64__)
+    &kern_isa_neon,
+#endif
+    &kern_isa_scalar,
+};
+#define KERN_N_TABLES (sizeof kern_tables / sizeof kern_tables[0])
+
+static const struct kern_isa *kern_find(const char *name) {
+    for (size_t i = 0; i < KERN_N_TABLES; i++)
+        if (!strcmp(kern_tables[i]->name, name)) return kern_isa_available(kern_tables[i]) ? kern_tables[i] : NULL;
+    return NULL;
+}
+
+static void kern_select(void) {
+    const struct kern_isa *isa = NULL;
+    const char *env = getenv("EDGELLM_ISA");
+    if (env && env[0]) isa = kern_find(env);
+    for (size_t i = 0; !isa && i < KERN_N_TABLES; i++)
+        if (kern_isa_available(kern_tables[i])) isa = kern_tables[i];
+    atomic_store(&kern_cur, isa);
+}
+
+const struct kern_isa *kern_active(void) {
+    pthread_once(&kern_once, kern_select);
+    return atomic_load_explicit(&kern_cur, memory_order_acquire);
+}
+
+int kern_force(const char *name) {
+    pthread_once(&kern_once, kern_select);
+    const struct kern_isa *isa = name ? kern_find(name) : NULL;
+    if (!isa) return 0;
+    atomic_store(&kern_cur, isa);
+    return 1;
+}
+
+const char *kern_isa_name(void) { return kern_active()->name; }
+
+/* ---------------------------------------------------------------- matmul */
+
+#define KERN_ALIGN 64
+#define KERN_TOKEN_BLOCK 32   /* activation rows kept hot in L2 while a row chunk streams */
+
+static size_t kern_x_stride(uint32_t wtype, int64_t k) {
+    const struct qtype_traits *tt = qtype_get(wtype);
+    if (!tt) return 0;
+    const size_t rs = qtype_row_size(tt->vec_dot_type, k);
+    return (rs + KERN_ALIGN - 1) / KERN_ALIGN * KERN_ALIGN;
+}
+
+size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n) {
+    return kern_x_stride(wtype, k) * (size_t)(n > 0 ? n : 0) + KERN_ALIGN;
+}
+
+struct kern_mm_job {
+    const struct weight *w;
+    const float *x;
+    int n;
+    int64_t k;
+    float *y;
+    int64_t ldy;
+    char *xq;                  /* quantized activations, n rows of xstride bytes */
+    size_t xstride;
+    qtype_from_float_fn quant;
+    qtype_vec_dot_fn vec_dot;
+    kern_tile_fn tile;
+    long chunk;                /* output rows per work item */
+    atomic_long next;          /* next chunk to take */
+};
+
+static void kern_quant_worker(void *arg, int ith, int nth) {
+    struct kern_mm_job *job = arg;
+    long lo, hi;
+    tp_split(job->n, 1, ith, nth, &lo, &hi);
+    for (long i = lo; i < hi; i++) job->quant(job->x + i * job->k, job->xq + (size_t)i * job->xstride, job->k);
+}
+
+static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
+    const struct weight *w = job->w;
+    const char *wd = w->data;
+    const int k = (int)job->k;
+    for (int j0 = 0; j0 < job->n; j0 += KERN_TOKEN_BLOCK) {
+        const int j1 = job->n - j0 < KERN_TOKEN_BLOCK ? job->n : j0 + KERN_TOKEN_BLOCK;
+        if (job->tile) {
+            for (long r = r0; r < r1; r += KERN_TILE_R) {
+                const int nr = r1 - r < KERN_TILE_R ? (int)(r1 - r) : KERN_TILE_R;
+                for (int j = j0; j < j1; j += KERN_TILE_C) {
+                    const int nc = j1 - j < KERN_TILE_C ? j1 - j : KERN_TILE_C;
+                    job->tile(k, wd + (size_t)r * w->nb_row, w->nb_row, nr, job->xq + (size_t)j * job->xstride,
+                              job->xstride, nc, job->y + j * job->ldy + r, (size_t)job->ldy);
+                }
+            }
+        } else {
+            for (long r = r0; r < r1; r++)
+                for (int j = j0; j < j1; j++)
+                    job->vec_dot(k, job->y + j * job->ldy + r, wd + (size_t)r * w->nb_row,
+                                 job->xq + (size_t)j * job->xstride);
+        }
+    }
+}
+
+static void kern_mm_worker(void *arg, int ith, int nth) {
+    struct kern_mm_job *job = arg;
+    const long rows = (long)job->w->ne[1];
+    for (;;) {
+        const long c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        const long r0 = c * job->chunk;
+        if (r0 >= rows) break;
+        kern_mm_rows(job, r0, r0 + job->chunk < rows ? r0 + job->chunk : rows);
+    }
+}
+
+void kern_matmul(struct threadpool *tp, const struct weight *w, const float *x, int n, float *y, int64_t ldy,
+                 void *scratch) {
+    const struct kern_isa *isa = kern_active();
+    const struct qtype_traits *tt = qtype_get(w->type);
+    if (!tt || n <= 0) return;
+    const uint32_t vdt = tt->vec_dot_type;
+    const struct qtype_traits *vt = qtype_get(vdt);
+    struct kern_mm_job job = {
+        .w = w, .x = x, .n = n, .k = w->ne[0], .y = y, .ldy = ldy,
+        .xstride = kern_x_stride(w->type, w->ne[0]),
+        .quant = isa->quantize[vdt] ? isa->quantize[vdt] : vt->from_float,
+        .vec_dot = isa->vec_dot[w->type] ? isa->vec_dot[w->type] : tt->vec_dot,
+        .tile = isa->tile[w->type],
+    };
+    job.xq = (char *)(((uintptr_t)scratch + KERN_ALIGN - 1) / KERN_ALIGN * KERN_ALIGN);
+    if (n == 1 || !tp || tp_n_threads(tp) == 1) kern_quant_worker(&job, 0, 1);
+    else tp_run(tp, kern_quant_worker, &job);
+
+    /* Enough chunks per thread that a thread slowed by another process is covered by the
+     * others, few enough that the counter is not contended; whole tiles only. */
+    const long rows = (long)w->ne[1];
+    const int nth = tp_n_threads(tp);
+    long chunk = nth == 1 ? rows : rows / (nth * 8);
+    if (n > KERN_TOKEN_BLOCK && chunk > 64) chunk = 64; /* keeps the chunk's weights in L2 across token blocks */
+    chunk = (chunk + KERN_TILE_R - 1) / KERN_TILE_R * KERN_TILE_R;
+    if (chunk < KERN_TILE_R) chunk = KERN_TILE_R;
+    job.chunk = chunk;
+    atomic_init(&job.next, 0);
+    tp_run(tp, kern_mm_worker, &job);
+}
+
+void kern_get_row(const struct weight *w, int64_t r, float *y) {
+    const struct kern_isa *isa = kern_active();
+    const struct qtype_traits *tt = qtype_get(w->type);
+    if (!tt) return;
+    qtype_to_float_fn f = isa->to_float[w->type] ? isa->to_float[w->type] : tt->to_float;
+    f((const char *)w->data + (size_t)r * w->nb_row, y, w->ne[0]);
+}
+
+/* ---------------------------------------------------------------- float helpers */
+
+/* The sum of squares is accumulated in double, and the gain applied after scaling, as the
+ * reference engine does (rms_norm then mul), so that logits match it closely. */
+static void kern_rmsnorm_ref(float *y, const float *x, const float *g, int n, float eps) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    const float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * g[i];
+}
+
+static float kern_dot_f32_ref(const float *a, const float *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)(a[i] * b[i]);
+    return (float)s;
+}
+
+static void kern_axpy_f32_ref(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void kern_silu_mul_ref(float *g, const float *u, int n) {
+    for (int i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void kern_rmsnorm(float *y, const float *x, const float *g, int n, float eps) {
+    const struct kern_isa *isa = kern_active();
+    (isa->rmsnorm ? isa->rmsnorm : kern_rmsnorm_ref)(y, x, g, n, eps);
+}
+
+float kern_dot_f32(const float *a, const float *b, int n) {
+    const struct kern_isa *isa = kern_active();
+    return (isa->dot_f32 ? isa->dot_f32 : kern_dot_f32_ref)(a, b, n);
+}
+
+void kern_axpy_f32(float *y, float a, const float *x, int n) {
+    const struct kern_isa *isa = kern_active();
+    (isa->axpy_f32 ? isa->axpy_f32 : kern_axpy_f32_ref)(y, a, x, n);
+}
+
+void kern_silu_mul(float *g, const float *u, int n) {
+    const struct kern_isa *isa = kern_active();
+    (isa->silu_mul ? isa->silu_mul : kern_silu_mul_ref)(g, u, n);
+}

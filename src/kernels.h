@@ -1,0 +1,62 @@
+/* Kernel dispatch: the operations the forward pass needs, each with a scalar reference and
+ * optional ISA paths (src/arch/) chosen once from the CPU features. EDGELLM_ISA=scalar (or
+ * avx2, avx512, neon) forces a path. The forward pass calls only the functions below.
+ */
+#ifndef EDGELLM_KERNELS_H
+#define EDGELLM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "qtypes.h"
+#include "model.h"
+#include "threadpool.h"
+
+/* A tile of dot products: s[j * lds + i] = dot(row i of w, row j of x) for i < nr, j < nc,
+ * k elements per row; w rows are nbw bytes apart (weight type), x rows nbx bytes apart (its
+ * vec_dot_type). nr <= KERN_TILE_R, nc <= KERN_TILE_C. Each weight block is loaded once per
+ * tile, so prefill runs as a matrix-matrix product. */
+#define KERN_TILE_R 4
+#define KERN_TILE_C 4
+typedef void (*kern_tile_fn)(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc,
+                             float *s, size_t lds);
+
+/* The per-ISA table. Entries left NULL fall back to the scalar reference of qtypes.c. */
+struct kern_isa {
+    const char *name;
+    qtype_vec_dot_fn vec_dot[QT_COUNT];          /* by weight type, dot with vec_dot_type */
+    qtype_from_float_fn quantize[QT_COUNT];      /* by activation type (Q8_0, Q8_1, Q8_K, F16, BF16) */
+    qtype_to_float_fn to_float[QT_COUNT];        /* by type */
+    /* Register-tiled dot products for matmul, by weight type (NULL: vec_dot per pair). */
+    kern_tile_fn tile[QT_COUNT];
+    /* Float helpers (NULL: the scalar version in kernels.c). */
+    void (*rmsnorm)(float *y, const float *x, const float *g, int n, float eps);
+    float (*dot_f32)(const float *a, const float *b, int n);
+    void (*axpy_f32)(float *y, float a, const float *x, int n);
+    void (*silu_mul)(float *g, const float *u, int n);
+};
+
+/* The ISA tables defined in src/arch/ (only those compiled for this target exist). */
+extern const struct kern_isa kern_isa_avx2, kern_isa_avx512, kern_isa_neon;
+
+/* The table in use (selected on first call, thread-safe). */
+const struct kern_isa *kern_active(void);
+/* Select an ISA by name ("scalar", "avx2", "avx512", "neon"); returns 0 if not available here. Tests only. */
+int kern_force(const char *name);
+const char *kern_isa_name(void);
+
+/* y[i][r] = dot(row r of w, x[i]) for i < n, r < w->ne[1].
+ *   x: [n][w->ne[0]] f32, y: [n][ldy] f32 (ldy >= w->ne[1]).
+ *   scratch: kern_matmul_scratch_size(w->type, w->ne[0], n) bytes (activations quantized once).
+ * Multi-threaded over tp. */
+size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n);
+void kern_matmul(struct threadpool *tp, const struct weight *w, const float *x, int n, float *y, int64_t ldy, void *scratch);
+
+/* Dequantize row r of a weight into y[w->ne[0]] (embedding lookup). */
+void kern_get_row(const struct weight *w, int64_t r, float *y);
+
+/* Plain float helpers (vectorized where it pays). */
+void kern_rmsnorm(float *y, const float *x, const float *g, int n, float eps);
+float kern_dot_f32(const float *a, const float *b, int n);
+void kern_axpy_f32(float *y, float a, const float *x, int n);      /* y += a * x */
+void kern_silu_mul(float *g, const float *u, int n);                /* g = silu(g) * u */
+#endif

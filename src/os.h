@@ -1,0 +1,18 @@
+/* Operating-system services, isolated here (os_unix.c): read-only file mappings,
+ * core count and time. Ports to other systems replace only os_<system>.c. */
+#ifndef EDGELLM_OS_H
+#define EDGELLM_OS_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct os_map;
+/* Maps path read-only. Returns an edgellm_status; on failure err names the problem. */
+int os_map_file(const char *path, struct os_map **out, char *err, size_t err_size);
+const void *os_map_data(const struct os_map *m);
+uint64_t os_map_size(const struct os_map *m);
+void os_unmap(struct os_map *m);
+/* Advises the kernel that [p, p+n) of a mapping will not be needed (after repacking). */
+void os_map_release(const struct os_map *m, const void *p, size_t n);
+int os_n_cores(void);
+double os_time_s(void);
+#endif

@@ -1,0 +1,39 @@
+/* The edgellm program: one binary, one subcommand per tools/cmd_<name>.c.
+ * Conventions: results on stdout, diagnostics on stderr (one line, prefixed "edgellm <cmd>: ");
+ * exit code 0 ok, 1 runtime error, 2 usage error. Programs use only the public header. */
+#ifndef EDGELLM_CLI_H
+#define EDGELLM_CLI_H
+#include <stdint.h>
+#include "edgellm.h"
+
+enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
+
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+/* Prints "edgellm <cmd>: <message>\n" to stderr. */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Strict number parsing: the whole string must be a number within [lo, hi].
+ * On failure prints a usage error naming the flag and returns 0. */
+int cli_parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
+int cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* argv[*i] is a flag that needs a value: returns it and advances *i, or prints a usage error and returns NULL. */
+const char *cli_value(const char *cmd, int argc, char **argv, int *i);
+/* Is s "-h" or "--help"? */
+int cli_is_help(const char *s);
+/* Reads a whole file (or stdin when path is "-") into a NUL-terminated buffer; NULL + message on failure. */
+char *cli_read_file(const char *cmd, const char *path, size_t *len);
+/* Parses a -t value: 1..1024 threads. */
+int cli_parse_threads(const char *cmd, const char *s, int *out);
+/* Parses --kv-type f16|f32|q8_0. */
+int cli_parse_kv_type(const char *cmd, const char *s, edgellm_kv_type *out);
+/* Loads a model for running (not vocab-only): prints one line and returns NULL on failure. */
+struct edgellm_model *cli_load_model(const char *cmd, const char *path, int vocab_only);
+#endif

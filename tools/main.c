@@ -1,0 +1,39 @@
+/* edgellm: dispatches to the subcommands. Each lives in tools/cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"info", cmd_info, "what a GGUF file holds"},
+    {"tokenize", cmd_tokenize, "text to token ids"},
+    {"logits", cmd_logits, "logits of a token sequence, as float32"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f) {
+    fprintf(f, "edgellm %s — LLM inference on the CPU from GGUF files\n\n"
+               "usage: edgellm <command> [options]   (edgellm <command> --help for its options)\n\n"
+               "commands:\n", edgellm_version());
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (commands[i].fn) fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  --version  print the version\n  --help     this text\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return CLI_USAGE; }
+    if (cli_is_help(argv[1])) { usage(stdout); return CLI_OK; }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("edgellm %s (%s)\n", edgellm_version(), edgellm_isa());
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "edgellm: unknown command '%s' (try edgellm --help)\n", argv[1]);
+    return CLI_USAGE;
+}
