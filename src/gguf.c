@@ -110,9 +110,52 @@ static int str_eq(struct gguf_str s, const char *z) {
     return s.len == n && memcmp(s.ptr, z, n) == 0;
 }
 
+/* A name for messages: at most 60 bytes, bytes outside printable ASCII shown as \xNN, so a
+ * message always stays one printable line. */
 static void print_str(char *buf, size_t size, struct gguf_str s) {
-    size_t n = s.len < 80 ? (size_t)s.len : 80;
-    snprintf(buf, size, "%.*s%s", (int)n, s.ptr, s.len > 80 ? "..." : "");
+    size_t o = 0;
+    for (uint64_t i = 0; i < s.len && i < 60 && o + 5 < size; i++) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        if (ch >= 0x20 && ch < 0x7f) buf[o++] = (char)ch;
+        else o += (size_t)snprintf(buf + o, size - o, "\\x%02x", ch);
+    }
+    if (s.len > 60 && o + 4 < size) { memcpy(buf + o, "...", 3); o += 3; }
+    buf[o] = 0;
+}
+
+
+
+struct span { uint64_t off, idx; };
+
+static int span_cmp(const void *a, const void *b) {
+    const struct span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int str_cmp(const void *a, const void *b) {
+    const struct gguf_str *x = a, *y = b;
+    uint64_t n = x->len < y->len ? x->len : y->len;
+    int r = n ? memcmp(x->ptr, y->ptr, (size_t)n) : 0;
+    return r ? r : (x->len < y->len ? -1 : x->len > y->len);
+}
+
+/* Fails on the first name that occurs twice among n strings found every `stride` bytes from
+ * first (sorted copies: n log n, so a hostile file with a million names cannot stall us). */
+static int check_unique(struct cursor *c, uint64_t n, const struct gguf_str *first, size_t stride, const char *what) {
+    if (n < 2) return 0;
+    struct gguf_str *v = malloc(sizeof *v * n);
+    if (!v) return EDGELLM_ERR_NOMEM;
+    for (uint64_t i = 0; i < n; i++) v[i] = *(const struct gguf_str *)((const char *)first + i * stride);
+    qsort(v, n, sizeof *v, str_cmp);
+    for (uint64_t i = 1; i < n; i++)
+        if (!str_cmp(&v[i - 1], &v[i])) {
+            char name[96];
+            print_str(name, sizeof name, v[i]);
+            free(v);
+            return fail(c, "duplicate %s '%s'", what, name);
+        }
+    free(v);
+    return 0;
 }
 
 static int parse(struct gguf_file *f, char *err, size_t err_size) {
@@ -144,9 +187,6 @@ static int parse(struct gguf_file *f, char *err, size_t err_size) {
         print_str(key, sizeof key, kv->key);
         if (kv->key.len == 0) return fail(&c, "metadata key %" PRIu64 " is empty", i);
         if (memchr(kv->key.ptr, 0, kv->key.len)) return fail(&c, "metadata key %" PRIu64 " contains a NUL byte", i);
-        for (uint64_t j = 0; j < i; j++)
-            if (f->kv[j].key.len == kv->key.len && !memcmp(f->kv[j].key.ptr, kv->key.ptr, kv->key.len))
-                return fail(&c, "duplicate metadata key '%s'", key);
         if ((st = take(&c, &kv->type, 4, "value type"))) return st;
         if (kv->type >= GGUF_T_COUNT) return fail(&c, "key '%s': unknown value type %u", key, kv->type);
         kv->n = 1;
@@ -160,6 +200,8 @@ static int parse(struct gguf_file *f, char *err, size_t err_size) {
             f->alignment = a;
         }
     }
+
+    if ((st = check_unique(&c, f->n_kv, &f->kv[0].key, sizeof f->kv[0], "metadata key"))) return st;
 
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         struct gguf_tensor *t = &f->tensors[i];
@@ -197,10 +239,9 @@ static int parse(struct gguf_file *f, char *err, size_t err_size) {
             if (blocks > UINT64_MAX / tt->type_size) return fail(&c, "tensor '%s': size overflows", name);
             t->nbytes = blocks * tt->type_size;
         }
-        for (uint64_t j = 0; j < i; j++)
-            if (f->tensors[j].name.len == t->name.len && !memcmp(f->tensors[j].name.ptr, t->name.ptr, t->name.len))
-                return fail(&c, "duplicate tensor name '%s'", name);
     }
+
+    if ((st = check_unique(&c, f->n_tensors, &f->tensors[0].name, sizeof f->tensors[0], "tensor name"))) return st;
 
     uint64_t pos = offset_of(&c);
     uint64_t data = (pos + f->alignment - 1) / f->alignment * f->alignment;
@@ -217,6 +258,24 @@ static int parse(struct gguf_file *f, char *err, size_t err_size) {
             return fail(&c, "tensor '%s': data [%" PRIu64 ", +%" PRIu64 ") runs past the end of the file (data section is %" PRIu64 " bytes)",
                         name, t->offset, t->nbytes, data_size);
         t->data = f->base + data + t->offset;
+    }
+    /* no two tensors may share bytes: sort the ranges by offset and compare neighbours */
+    if (f->n_tensors > 1) {
+        struct span *sp = malloc(sizeof *sp * f->n_tensors);
+        if (!sp) return EDGELLM_ERR_NOMEM;
+        for (uint64_t i = 0; i < f->n_tensors; i++) sp[i] = (struct span){f->tensors[i].offset, i};
+        qsort(sp, f->n_tensors, sizeof *sp, span_cmp);
+        for (uint64_t i = 1; i < f->n_tensors; i++) {
+            const struct gguf_tensor *a = &f->tensors[sp[i - 1].idx], *b = &f->tensors[sp[i].idx];
+            if (b->offset - a->offset < a->nbytes) {
+                char na[96], nb[96];
+                print_str(na, sizeof na, a->name);
+                print_str(nb, sizeof nb, b->name);
+                free(sp);
+                return fail(&c, "tensors '%s' and '%s' overlap in the data section", na, nb);
+            }
+        }
+        free(sp);
     }
     return 0;
 }
