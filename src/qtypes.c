@@ -1025,6 +1025,8 @@ static void q8_K_from_float(const float *x, void *vy, int64_t k) {
 #define T_QUANT(id, nm, blk, B, pre, vd, dot) \
     [id] = { nm, blk, sizeof(B), 1, pre##_to_float, pre##_from_float, dot, vd }
 
+#define T_LAYOUT(id, nm, blk, size) [id] = { nm, blk, size, 1, NULL, NULL, NULL, id }
+
 static const struct qtype_traits qtype_table[QT_COUNT] = {
     T_FLOAT(QT_F32, "f32", float, f32),
     T_FLOAT(QT_F16, "f16", fp16_t, f16),
@@ -1043,6 +1045,13 @@ static const struct qtype_traits qtype_table[QT_COUNT] = {
     T_QUANT(QT_Q8_K, "q8_K", QK_K, block_q8_K, q8_K, QT_Q8_K, NULL),
     T_QUANT(QT_IQ4_NL, "iq4_nl", QK4_NL, block_iq4_nl, iq4_nl, QT_Q8_0, iq4_nl_vec_dot),
     T_QUANT(QT_IQ4_XS, "iq4_xs", QK_K, block_iq4_xs, iq4_xs, QT_Q8_K, iq4_xs_vec_dot),
+    /* Types this engine cannot compute with, known by layout only, so that a GGUF holding them
+     * still parses (its data ranges are checked) and `info` can describe it. */
+    T_LAYOUT(16, "iq2_xxs", QK_K, 66), T_LAYOUT(17, "iq2_xs", QK_K, 74), T_LAYOUT(18, "iq3_xxs", QK_K, 98),
+    T_LAYOUT(19, "iq1_s", QK_K, 50), T_LAYOUT(21, "iq3_s", QK_K, 110), T_LAYOUT(22, "iq2_s", QK_K, 82),
+    T_LAYOUT(24, "i8", 1, 1), T_LAYOUT(25, "i16", 1, 2), T_LAYOUT(26, "i32", 1, 4), T_LAYOUT(27, "i64", 1, 8),
+    T_LAYOUT(28, "f64", 1, 8), T_LAYOUT(29, "iq1_m", QK_K, 56), T_LAYOUT(34, "tq1_0", QK_K, 54),
+    T_LAYOUT(35, "tq2_0", QK_K, 66), T_LAYOUT(39, "mxfp4", 32, 17),
 };
 
 const struct qtype_traits *qtype_get(uint32_t t) {

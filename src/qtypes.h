@@ -6,7 +6,8 @@
  * and tests/test_kernels.c.
  *
  * A weight type W is multiplied with activations quantized to qtype_traits[W].vec_dot_type
- * (Q8_0 for the legacy types, Q8_K for the K-quants and IQ4_XS, F32/F16 for the float types).
+ * (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants and IQ4_XS, and
+ * the type itself for F32/F16/BF16). Some GGML types are known by layout only (to_float NULL).
  */
 #ifndef EDGELLM_QTYPES_H
 #define EDGELLM_QTYPES_H
@@ -111,7 +112,7 @@ struct qtype_traits {
     int blck_size;          /* elements per block; 0 = unknown type */
     size_t type_size;       /* bytes per block */
     int is_quantized;
-    qtype_to_float_fn to_float;       /* scalar reference dequantization */
+    qtype_to_float_fn to_float;       /* scalar reference dequantization; NULL for layout-only types */
     qtype_from_float_fn from_float;   /* scalar reference quantization (NULL if not provided) */
     qtype_vec_dot_fn vec_dot;         /* scalar reference dot product with vec_dot_type */
     enum qtype vec_dot_type;

@@ -77,11 +77,25 @@ static void test_traits(void) {
     };
     for (size_t i = 0; i < sizeof vdt / sizeof vdt[0]; i++)
         CHECKF(qtype_get(vdt[i].w)->vec_dot_type == vdt[i].a, "vec_dot_type of %s", qtype_name(vdt[i].w));
+    /* GGML types known by layout only (sizes from the GGUF format): no arithmetic, but a file
+     * holding them parses and its data ranges can be checked */
+    static const struct { uint32_t t; int blk; size_t size; } layout_only[] = {
+        {16, 256, 66}, {17, 256, 74}, {18, 256, 98}, {19, 256, 50}, {21, 256, 110}, {22, 256, 82}, {24, 1, 1},
+        {25, 1, 2}, {26, 1, 4}, {27, 1, 8}, {28, 1, 8}, {29, 256, 56}, {34, 256, 54}, {35, 256, 66}, {39, 32, 17},
+    };
+    for (size_t i = 0; i < sizeof layout_only / sizeof layout_only[0]; i++) {
+        const struct qtype_traits *tt = qtype_get(layout_only[i].t);
+        CHECKF(tt && tt->blck_size == layout_only[i].blk && tt->type_size == layout_only[i].size && !tt->to_float &&
+               !tt->vec_dot && qtype_row_size(layout_only[i].t, 256 * 32) == 256 * 32 / (size_t)layout_only[i].blk * layout_only[i].size,
+               "layout-only type %u", layout_only[i].t);
+    }
     /* every other id, including huge ones, is unknown and harmless */
     int unknown_ok = 1, n_known = 0;
     for (uint64_t t = 0; t < 100000; t++) {
-        int known = 0;
+        int known = 0, layout = 0;
         for (size_t i = 0; i < N_TYPES; i++) known |= all_types[i] == t;
+        for (size_t i = 0; i < sizeof layout_only / sizeof layout_only[0]; i++) layout |= layout_only[i].t == t;
+        if (layout) continue;
         n_known += known;
         if (!known && (qtype_get((uint32_t)t) || qtype_name((uint32_t)t) || qtype_row_size((uint32_t)t, 256))) unknown_ok = 0;
     }
