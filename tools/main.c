@@ -12,6 +12,7 @@ struct command {
 static const struct command commands[] = {
     {"info", cmd_info, "what a GGUF file holds"},
     {"tokenize", cmd_tokenize, "text to token ids"},
+    {"template", cmd_template, "render a chat template"},
     {"logits", cmd_logits, "logits of a token sequence, as float32"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
