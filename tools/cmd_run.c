@@ -1,0 +1,469 @@
+/* `edgellm run`: generates a continuation of a prompt and streams it to stdout.
+ * Also holds what `chat` shares with it (the run_* functions, declared in cmd_run.h): the
+ * sampling / context options, decoding a token list in batches, and the generation loop
+ * (sampler -> detokenizer -> text stream -> caller's callback, one token at a time). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd_run.h"
+
+static const char *const usage_text =
+    "usage: edgellm run -m MODEL.gguf -p TEXT [options]\n"
+    "\n"
+    "Streams the generated continuation of TEXT to stdout.\n"
+    "  -m, --model FILE         GGUF model\n"
+    "  -p, --prompt TEXT        the prompt\n"
+    "  --chat                   wrap the prompt with the model's chat template (as a user message)\n"
+    "  --system TEXT            system message (with --chat)\n"
+    "  --no-think               render the template with enable_thinking=false (with --chat)\n"
+    "  --stop S                 stop when the output contains S (not printed); repeatable\n"
+    "  --parse-special          turn control-token texts in the prompt into their ids\n"
+    "  --ignore-eos             go on after end-of-generation tokens\n"
+    "  --verbose                print timings on stderr\n"
+    RUN_OPTIONS_HELP;
+
+/* ------------------------------------------------------------------------- */
+/* Shared with cmd_chat.c                                                      */
+
+void run_opts_init(struct run_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->sp = edgellm_sampler_default_params();
+    o->n_predict = 256;
+    o->kv = EDGELLM_KV_F16;
+}
+
+static int run_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || *s == '-') {
+        cli_err(cmd, "%s expects a non-negative integer, got '%s'", flag, s);
+        return 0;
+    }
+    *out = (uint64_t)v;
+    return 1;
+}
+
+int run_opts_parse(const char *cmd, struct run_opts *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+    double d;
+    long l;
+#define VALUE() do { if (!(v = cli_value(cmd, argc, argv, i))) return -1; } while (0)
+    if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+        VALUE();
+        if (!cli_parse_int(cmd, a, v, 0, 1L << 30, &l)) return -1;
+        o->n_predict = l;
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+        VALUE();
+        if (!cli_parse_threads(cmd, v, &o->n_threads)) return -1;
+    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+        VALUE();
+        if (!cli_parse_int(cmd, a, v, 1, 1L << 24, &l)) return -1;
+        o->n_ctx = (uint32_t)l;
+    } else if (!strcmp(a, "--kv-type")) {
+        VALUE();
+        if (!cli_parse_kv_type(cmd, v, &o->kv)) return -1;
+    } else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) {
+        VALUE();
+        if (!cli_parse_float(cmd, a, v, 0, 100, &d)) return -1;
+        o->sp.temperature = (float)d;
+    } else if (!strcmp(a, "--top-k")) {
+        VALUE();
+        if (!cli_parse_int(cmd, a, v, 0, 1L << 30, &l)) return -1;
+        o->sp.top_k = (int32_t)l;
+    } else if (!strcmp(a, "--top-p")) {
+        VALUE();
+        if (!cli_parse_float(cmd, a, v, 0, 1, &d)) return -1;
+        o->sp.top_p = (float)d;
+    } else if (!strcmp(a, "--min-p")) {
+        VALUE();
+        if (!cli_parse_float(cmd, a, v, 0, 1, &d)) return -1;
+        o->sp.min_p = (float)d;
+    } else if (!strcmp(a, "--repeat-penalty")) {
+        VALUE();
+        if (!cli_parse_float(cmd, a, v, 0, 100, &d)) return -1;
+        if (d <= 0) {
+            cli_err(cmd, "--repeat-penalty must be greater than 0 (1 = off), got %g", d);
+            return -1;
+        }
+        o->sp.repeat_penalty = (float)d;
+    } else if (!strcmp(a, "--repeat-last-n")) {
+        VALUE();
+        if (!cli_parse_int(cmd, a, v, 0, 1L << 20, &l)) return -1;
+        o->sp.penalty_last_n = (int32_t)l;
+    } else if (!strcmp(a, "--presence-penalty")) {
+        VALUE();
+        if (!cli_parse_float(cmd, a, v, -100, 100, &d)) return -1;
+        o->sp.presence_penalty = (float)d;
+    } else if (!strcmp(a, "--frequency-penalty")) {
+        VALUE();
+        if (!cli_parse_float(cmd, a, v, -100, 100, &d)) return -1;
+        o->sp.frequency_penalty = (float)d;
+    } else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
+        VALUE();
+        if (!run_parse_u64(cmd, "--seed", v, &o->sp.seed)) return -1;
+        o->seed_given = 1;
+    } else {
+        return 0;
+    }
+#undef VALUE
+    return 1;
+}
+
+void run_opts_finish(struct run_opts *o) {
+    if (o->seed_given) return;
+    /* No seed given: a different run each time. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    o->sp.seed = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+}
+
+struct edgellm_context *run_context_new(const char *cmd, struct edgellm_model *m, const struct run_opts *o) {
+    struct edgellm_context_params cp = edgellm_context_default_params();
+    cp.n_ctx = o->n_ctx;
+    cp.n_threads = o->n_threads;
+    cp.kv_type = o->kv;
+    struct edgellm_context *ctx = NULL;
+    char err[512];
+    if (edgellm_context_new(m, &cp, &ctx, err, sizeof err) != EDGELLM_OK) {
+        cli_err(cmd, "cannot create the context: %s", err);
+        return NULL;
+    }
+    return ctx;
+}
+
+edgellm_token *run_tokenize(const char *cmd, const struct edgellm_model *m, const char *text, int add_bos,
+                            int parse_special, int32_t *n_out) {
+    size_t len = strlen(text);
+    int32_t n = edgellm_tokenize(m, text, len, add_bos, parse_special, NULL, 0);
+    if (n == INT32_MIN) {
+        cli_err(cmd, "cannot tokenize the prompt: %s", edgellm_model_errmsg(m));
+        return NULL;
+    }
+    int32_t cap = n < 0 ? -n : n;
+    edgellm_token *t = malloc(((size_t)cap + 1) * sizeof *t);
+    if (!t) {
+        cli_err(cmd, "out of memory");
+        return NULL;
+    }
+    n = edgellm_tokenize(m, text, len, add_bos, parse_special, t, cap);
+    if (n < 0) {
+        cli_err(cmd, "cannot tokenize the prompt: %s", n == INT32_MIN ? edgellm_model_errmsg(m) : "size changed");
+        free(t);
+        return NULL;
+    }
+    *n_out = n;
+    return t;
+}
+
+edgellm_status run_decode(struct edgellm_context *ctx, const edgellm_token *toks, int32_t n) {
+    int32_t nb = (int32_t)edgellm_context_n_batch(ctx);
+    if (nb <= 0) nb = 512;
+    for (int32_t i = 0; i < n; i += nb) {
+        struct edgellm_batch b = {n - i < nb ? n - i : nb, toks + i, NULL, NULL, NULL};
+        edgellm_status st = edgellm_context_decode(ctx, &b);
+        if (st != EDGELLM_OK) return st;
+    }
+    return EDGELLM_OK;
+}
+
+double run_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The text of one token goes through the text stream, which decides what is shown. */
+static int run_emit_token(struct run_gen *g, edgellm_token tok) {
+    char buf[1024];
+    int n = edgellm_detok_push(g->detok, tok, buf, sizeof buf);
+    if (n <= 0) return 0;
+    if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1; /* cannot happen: a piece is < 256 bytes */
+    return edgellm_textstream_push(g->ts, buf, (size_t)n, g->fn, g->user);
+}
+
+enum run_end run_generate(struct run_gen *g) {
+    struct edgellm_context *ctx = g->ctx;
+    uint32_t n_ctx = edgellm_context_n_ctx(ctx);
+    enum run_end end = RUN_END_LIMIT;
+    double t0 = run_now();
+    g->n_generated = 0;
+    for (long i = 0; i < g->n_predict; i++) {
+        if (g->interrupted && *g->interrupted) { end = RUN_END_ABORTED; break; }
+        const float *logits = edgellm_context_logits(ctx, 0);
+        if (!logits) { g->status = EDGELLM_ERR_ARG; end = RUN_END_ERROR; break; }
+        edgellm_token tok = edgellm_sampler_sample(g->sampler, logits);
+        edgellm_sampler_accept(g->sampler, tok);
+        if (!g->ignore_eos && edgellm_token_is_eog(g->model, tok)) { end = RUN_END_EOG; break; }
+        g->n_generated++;
+        int rc = run_emit_token(g, tok);
+        if (rc < 0) { g->status = EDGELLM_ERR_NOMEM; end = RUN_END_ERROR; break; }
+        if (rc > 0) { end = RUN_END_STOP; break; }
+        if (i + 1 == g->n_predict) break; /* the last token needs no forward pass */
+        if (edgellm_context_seq_len(ctx, 0) >= n_ctx) { end = RUN_END_CTX_FULL; break; }
+        struct edgellm_batch b = {1, &tok, NULL, NULL, NULL};
+        edgellm_status st = edgellm_context_decode(ctx, &b);
+        if (st == EDGELLM_ERR_ABORTED) { end = RUN_END_ABORTED; break; }
+        if (st == EDGELLM_ERR_CONTEXT_FULL) { end = RUN_END_CTX_FULL; break; }
+        if (st != EDGELLM_OK) { g->status = st; end = RUN_END_ERROR; break; }
+        if (g->cache_toks && g->n_cache < g->cap_cache) g->cache_toks[g->n_cache++] = tok;
+    }
+    if (end != RUN_END_STOP) {
+        char buf[64];
+        int n = edgellm_detok_flush(g->detok, buf, sizeof buf);
+        if (n > 0 && (size_t)n < sizeof buf) edgellm_textstream_push(g->ts, buf, (size_t)n, g->fn, g->user);
+    }
+    edgellm_textstream_flush(g->ts, g->fn, g->user);
+    g->t_gen = run_now() - t0;
+    return end;
+}
+
+/* Appends s as a JSON string literal (quotes included) to the growing buffer. */
+static int run_json_string(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t need = *len + strlen(s) * 6 + 3;
+    if (need > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < need) c *= 2;
+        char *nb = realloc(*buf, c);
+        if (!nb) return 0;
+        *buf = nb;
+        *cap = c;
+    }
+    char *p = *buf + *len;
+    *p++ = '"';
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        switch (*q) {
+        case '"': *p++ = '\\'; *p++ = '"'; break;
+        case '\\': *p++ = '\\'; *p++ = '\\'; break;
+        case '\n': *p++ = '\\'; *p++ = 'n'; break;
+        case '\r': *p++ = '\\'; *p++ = 'r'; break;
+        case '\t': *p++ = '\\'; *p++ = 't'; break;
+        default:
+            if (*q < 0x20) p += sprintf(p, "\\u%04x", *q);
+            else *p++ = (char)*q;
+        }
+    }
+    *p++ = '"';
+    *p = 0;
+    *len = (size_t)(p - *buf);
+    return 1;
+}
+
+static int run_json_raw(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *len + n + 1) c *= 2;
+        char *nb = realloc(*buf, c);
+        if (!nb) return 0;
+        *buf = nb;
+        *cap = c;
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+    return 1;
+}
+
+char *run_messages_json(const char *const *roles, const char *const *contents, int n) {
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int ok = run_json_raw(&buf, &len, &cap, "[");
+    for (int i = 0; ok && i < n; i++) {
+        ok = run_json_raw(&buf, &len, &cap, i ? ", {\"role\": " : "{\"role\": ") &&
+             run_json_string(&buf, &len, &cap, roles[i]) && run_json_raw(&buf, &len, &cap, ", \"content\": ") &&
+             run_json_string(&buf, &len, &cap, contents[i]) && run_json_raw(&buf, &len, &cap, "}");
+    }
+    ok = ok && run_json_raw(&buf, &len, &cap, "]");
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+char *run_render_chat(const char *cmd, const struct edgellm_model *m, const char *const *roles,
+                      const char *const *contents, int n, int enable_thinking, int *warned) {
+    char *json = run_messages_json(roles, contents, n);
+    if (!json) {
+        cli_err(cmd, "out of memory");
+        return NULL;
+    }
+    char *out = NULL, err[512] = "";
+    int fallback = 0;
+    edgellm_status st = edgellm_chat_render(m, json, 1, enable_thinking, NULL, &out, &fallback, err, sizeof err);
+    free(json);
+    if (st != EDGELLM_OK) {
+        cli_err(cmd, "cannot render the chat template: %s", err[0] ? err : edgellm_status_str(st));
+        return NULL;
+    }
+    if (fallback && !(warned && *warned))
+        fprintf(stderr, "edgellm %s: warning: %s\n", cmd,
+                err[0] ? err : "the model's chat template cannot be used; using a ChatML prompt");
+    if (fallback && warned) *warned = 1;
+    return out;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The run command                                                              */
+
+static void run_print(void *user, edgellm_text_kind kind, const char *text, size_t len) {
+    (void)user;
+    (void)kind; /* run prints the raw continuation: reasoning, tags and content alike */
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *cmd = "run", *model_path = NULL, *prompt = NULL, *system = NULL;
+    int chat = 0, no_think = 0, parse_special = 0, ignore_eos = 0, verbose = 0, n_stops = 0;
+    struct run_opts o;
+    run_opts_init(&o);
+    const char **stops = calloc((size_t)argc + 1, sizeof *stops);
+    if (!stops) { cli_err(cmd, "out of memory"); return CLI_RUNTIME; }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r = run_opts_parse(cmd, &o, argc, argv, &i);
+        if (r < 0) { free(stops); return CLI_USAGE; }
+        if (r > 0) continue;
+        if (cli_is_help(a)) { fputs(usage_text, stdout); free(stops); return CLI_OK; }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(model_path = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!(prompt = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
+        } else if (!strcmp(a, "--system")) {
+            if (!(system = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
+        } else if (!strcmp(a, "--stop")) {
+            if (!(stops[n_stops++] = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
+        } else if (!strcmp(a, "--chat")) chat = 1;
+        else if (!strcmp(a, "--no-think")) no_think = 1;
+        else if (!strcmp(a, "--parse-special")) parse_special = 1;
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
+        else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) verbose = 1;
+        else {
+            cli_err(cmd, "unknown option '%s' (try --help)", a);
+            free(stops);
+            return CLI_USAGE;
+        }
+    }
+    if (!model_path || !prompt) {
+        cli_err(cmd, "%s is required (try --help)", !model_path ? "-m MODEL.gguf" : "-p TEXT");
+        free(stops);
+        return CLI_USAGE;
+    }
+    if (system && !chat) {
+        cli_err(cmd, "--system needs --chat (the system message goes into the chat template)");
+        free(stops);
+        return CLI_USAGE;
+    }
+    run_opts_finish(&o);
+
+    int rc = CLI_RUNTIME;
+    struct edgellm_model *m = NULL;
+    struct edgellm_context *ctx = NULL;
+    struct edgellm_sampler *smp = NULL;
+    struct edgellm_detok *dt = NULL;
+    struct edgellm_textstream *ts = NULL;
+    char *rendered = NULL;
+    edgellm_token *toks = NULL;
+    int32_t n_toks = 0;
+
+    if (!(m = cli_load_model(cmd, model_path, 0))) goto done;
+    const char *text = prompt;
+    if (chat) {
+        const char *roles[2] = {"system", "user"}, *contents[2] = {system, prompt};
+        int first = system ? 0 : 1;
+        if (!(rendered = run_render_chat(cmd, m, roles + first, contents + first, 2 - first, !no_think, NULL))) goto done;
+        text = rendered;
+        parse_special = 1; /* a rendered template's control tokens are meant as such */
+    }
+    if (!(toks = run_tokenize(cmd, m, text, -1, parse_special, &n_toks))) goto done;
+    if (chat) n_toks = run_drop_double_bos(m, toks, n_toks);
+    if (n_toks == 0) { cli_err(cmd, "the prompt is empty (no tokens)"); goto done; }
+    if (!(ctx = run_context_new(cmd, m, &o))) goto done;
+    uint32_t n_ctx = edgellm_context_n_ctx(ctx);
+    if ((uint32_t)n_toks > n_ctx) {
+        uint32_t n_train = run_model_ctx(m);
+        if (n_ctx < n_train)
+            cli_err(cmd, "the prompt is %d tokens long but the context holds only %u (-c enlarges it, up to the "
+                    "model's %u)", n_toks, n_ctx, n_train);
+        else
+            cli_err(cmd, "the prompt is %d tokens long but the context holds only %u (the model was trained "
+                    "for %u)", n_toks, n_ctx, n_train);
+        goto done;
+    }
+    int32_t n_vocab = edgellm_model_n_vocab(m);
+    if (!(smp = edgellm_sampler_new(&o.sp, n_vocab)) || !(dt = edgellm_detok_new(m, 0)) ||
+        !(ts = edgellm_textstream_new(stops, n_stops, chat && edgellm_prompt_opens_think(text)))) {
+        cli_err(cmd, "out of memory");
+        goto done;
+    }
+    for (int32_t i = 0; i < n_toks; i++) edgellm_sampler_accept(smp, toks[i]);
+
+    double t0 = run_now();
+    edgellm_status st = run_decode(ctx, toks, n_toks);
+    double t_prompt = run_now() - t0;
+    if (st != EDGELLM_OK) {
+        cli_err(cmd, "evaluating the prompt failed: %s", edgellm_context_errmsg(ctx));
+        goto done;
+    }
+    struct run_gen g = {0};
+    g.model = m;
+    g.ctx = ctx;
+    g.sampler = smp;
+    g.detok = dt;
+    g.ts = ts;
+    g.fn = run_print;
+    g.n_predict = o.n_predict;
+    g.ignore_eos = ignore_eos;
+    enum run_end end = run_generate(&g);
+    putchar('\n');
+    fflush(stdout);
+    if (end == RUN_END_ERROR) {
+        cli_err(cmd, "generation failed: %s", g.status == EDGELLM_ERR_NOMEM ? "out of memory" : edgellm_context_errmsg(ctx));
+        goto done;
+    }
+    if (end == RUN_END_CTX_FULL)
+        cli_err(cmd, "stopped: the context is full (%u tokens; -c sets its size)", n_ctx);
+    if (verbose) {
+        fprintf(stderr, "edgellm run: seed %llu, %d threads, context %u, ISA %s\n", (unsigned long long)o.sp.seed,
+                o.n_threads ? o.n_threads : edgellm_n_cores(), n_ctx, edgellm_isa());
+        fprintf(stderr, "edgellm run: prompt %d tokens in %.1f ms (%.1f tok/s)\n", n_toks, t_prompt * 1e3,
+                t_prompt > 0 ? n_toks / t_prompt : 0.0);
+        fprintf(stderr, "edgellm run: generation %d tokens in %.1f ms (%.1f tok/s)\n", g.n_generated, g.t_gen * 1e3,
+                g.t_gen > 0 ? g.n_generated / g.t_gen : 0.0);
+    }
+    rc = CLI_OK;
+done:
+    edgellm_textstream_free(ts);
+    edgellm_detok_free(dt);
+    edgellm_sampler_free(smp);
+    edgellm_context_free(ctx);
+    free(toks);
+    edgellm_free(rendered);
+    edgellm_model_free(m);
+    free(stops);
+    return rc;
+}
+
+uint32_t run_model_ctx(const struct edgellm_model *m) {
+    struct edgellm_model_desc d;
+    edgellm_model_describe(m, &d);
+    return d.n_ctx_train;
+}
+
+int32_t run_drop_double_bos(const struct edgellm_model *m, edgellm_token *toks, int32_t n) {
+    /* A template that writes bos_token itself, tokenized with the metadata's BOS, gives two. */
+    struct edgellm_model_desc d;
+    edgellm_model_describe(m, &d);
+    if (n >= 2 && d.bos >= 0 && toks[0] == d.bos && toks[1] == d.bos) {
+        memmove(toks, toks + 1, (size_t)(n - 1) * sizeof *toks);
+        return n - 1;
+    }
+    return n;
+}
