@@ -12,6 +12,7 @@ struct command {
 static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt, streamed"},
     {"chat", cmd_chat, "interactive conversation in the terminal"},
+    {"serve", cmd_serve, "OpenAI- and Ollama-compatible HTTP server with a chat page"},
     {"info", cmd_info, "what a GGUF file holds"},
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"template", cmd_template, "render a chat template"},

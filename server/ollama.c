@@ -1,0 +1,278 @@
+/* edgellm serve — the Ollama API: /api/chat, /api/generate, /api/tags, /api/version.
+ * Same jobs as the OpenAI side with Ollama's request shape (sampling in "options") and outputs:
+ * NDJSON lines {"model","created_at","message"|"response",...,"done":false} then a final line with
+ * done_reason and token counts / durations in nanoseconds; errors are {"error":"..."}. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include "server.h"
+
+/* Ollama's errors are {"error": "text"}: rewrite the OpenAI-shaped error a helper produced. */
+static void to_ollama_error(struct srv_reply *r) {
+    if (r->status < 400 || !r->body.p) return;
+    cJSON *o = cJSON_Parse(r->body.p);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "error", cJSON_IsString(m) ? m->valuestring : "error");
+    char *json = cJSON_PrintUnformatted(out);
+    if (json) srv_reply_json(r, r->status, json);
+    free(json);
+    cJSON_Delete(out);
+    cJSON_Delete(o);
+}
+
+static int parse_options(const cJSON *root, struct srv_job *job, long long *num_predict, struct srv_reply *r) {
+    const char *model;
+    int rc;
+    double d;
+    long long ll;
+    if (srvj_str(root, "model", &model, r) < 0) return -1;
+    job->stream = 1;
+    if (srvj_bool(root, "stream", &job->stream, r) < 0) return -1;
+    /* Ollama's defaults */
+    job->sp.temperature = 0.8f;
+    job->sp.top_k = 40;
+    job->sp.top_p = 0.9f;
+    job->sp.min_p = 0;
+    job->sp.repeat_penalty = 1.1f;
+    job->sp.penalty_last_n = 64;
+    job->sp.seed = (uint64_t)srv_now_ns();
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "options");
+    if (!opt || cJSON_IsNull(opt)) return 0;
+    if (!cJSON_IsObject(opt)) {
+        srv_reply_error(r, 400, "invalid_request_error", "'options' must be an object");
+        return -1;
+    }
+    if ((rc = srvj_int(opt, "num_predict", -2, 1e9, num_predict, r)) < 0) return -1;
+    if (rc && *num_predict <= 0) *num_predict = -1; /* -1 infinite, -2 fill the context */
+    if ((rc = srvj_num(opt, "temperature", 0, 100, &d, r)) < 0) return -1;
+    if (rc) job->sp.temperature = (float)d;
+    if ((rc = srvj_num(opt, "top_p", 0, 1, &d, r)) < 0) return -1;
+    if (rc) job->sp.top_p = (float)d;
+    if ((rc = srvj_int(opt, "top_k", 0, 1e9, &ll, r)) < 0) return -1;
+    if (rc) job->sp.top_k = (int32_t)ll;
+    if ((rc = srvj_num(opt, "min_p", 0, 1, &d, r)) < 0) return -1;
+    if (rc) job->sp.min_p = (float)d;
+    if ((rc = srvj_num(opt, "repeat_penalty", 0, 100, &d, r)) < 0) return -1;
+    if (rc) job->sp.repeat_penalty = (float)d;
+    if ((rc = srvj_int(opt, "repeat_last_n", -1, 1e9, &ll, r)) < 0) return -1;
+    if (rc) job->sp.penalty_last_n = (int32_t)ll;
+    if ((rc = srvj_num(opt, "presence_penalty", -100, 100, &d, r)) < 0) return -1;
+    if (rc) job->sp.presence_penalty = (float)d;
+    if ((rc = srvj_num(opt, "frequency_penalty", -100, 100, &d, r)) < 0) return -1;
+    if (rc) job->sp.frequency_penalty = (float)d;
+    if ((rc = srvj_int(opt, "seed", -9.2e18, 9.2e18, &ll, r)) < 0) return -1;
+    if (rc) job->sp.seed = (uint64_t)ll;
+    if (srvj_stop(opt, "stop", job, r) < 0) return -1;
+    return 0;
+}
+
+static cJSON *parse_body(const char *body, size_t len, struct srv_reply *r) {
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root || !cJSON_IsObject(root)) {
+        srv_reply_error(r, 400, "invalid_request_error", root ? "the body must be a JSON object" : "malformed JSON in the request body");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* "think": true/false (newer Ollama also allows "high"/"low"...: any string means on). */
+static int parse_think(const cJSON *root, int *think, struct srv_reply *r) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "think");
+    if (!t || cJSON_IsNull(t)) return 0;
+    if (cJSON_IsBool(t)) *think = cJSON_IsTrue(t);
+    else if (cJSON_IsString(t)) *think = 1;
+    else {
+        srv_reply_error(r, 400, "invalid_request_error", "'think' must be a boolean");
+        return -1;
+    }
+    return 0;
+}
+
+void ollama_chat(struct server *s, const char *body, size_t len, struct srv_reply *r) {
+    cJSON *root = parse_body(body, len, r);
+    struct srv_job *job = NULL;
+    char *msgs = NULL, *prompt = NULL;
+    long long num_predict = -1;
+    int think = 1;
+    if (!root) goto done;
+    if (!(job = srv_job_new())) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    job->api = SRV_OLLAMA_CHAT;
+    if (parse_options(root, job, &num_predict, r) || parse_think(root, &think, r)) goto done;
+    if (!(msgs = srvj_messages(cJSON_GetObjectItemCaseSensitive(root, "messages"), r))) goto done;
+    if (!(prompt = srv_render_chat(s, job, msgs, think, NULL, r))) goto done;
+    if (srv_job_prepare(s, job, prompt, 1, (int32_t)num_predict, r)) goto done;
+    srv_submit(s, job, r);
+done:
+    if (job && !r->job) srv_job_unref(job);
+    edgellm_free(prompt);
+    free(msgs);
+    cJSON_Delete(root);
+    to_ollama_error(r);
+}
+
+void ollama_generate(struct server *s, const char *body, size_t len, struct srv_reply *r) {
+    cJSON *root = parse_body(body, len, r);
+    struct srv_job *job = NULL;
+    char *msgs = NULL, *prompt = NULL;
+    long long num_predict = -1;
+    int think = 1, raw = 0;
+    const char *text = NULL, *system = NULL;
+    if (!root) goto done;
+    if (!(job = srv_job_new())) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    job->api = SRV_OLLAMA_GENERATE;
+    if (parse_options(root, job, &num_predict, r) || parse_think(root, &think, r)) goto done;
+    if (srvj_bool(root, "raw", &raw, r) < 0 || srvj_str(root, "system", &system, r) < 0) goto done;
+    if (srvj_str(root, "prompt", &text, r) <= 0) {
+        if (!r->status) srv_reply_error(r, 400, "invalid_request_error", "'prompt' must be a string");
+        goto done;
+    }
+    if (raw) {
+        job->raw_text = 1;
+        if (srv_job_prepare(s, job, text, 1, (int32_t)num_predict, r)) goto done;
+    } else {
+        /* the prompt becomes a user turn of the model's template, as Ollama does */
+        cJSON *list = cJSON_CreateArray();
+        if (system) {
+            cJSON *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "role", "system");
+            cJSON_AddStringToObject(m, "content", system);
+            cJSON_AddItemToArray(list, m);
+        }
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", text);
+        cJSON_AddItemToArray(list, m);
+        msgs = cJSON_PrintUnformatted(list);
+        cJSON_Delete(list);
+        if (!msgs || !(prompt = srv_render_chat(s, job, msgs, think, NULL, r))) goto done;
+        if (srv_job_prepare(s, job, prompt, 1, (int32_t)num_predict, r)) goto done;
+    }
+    srv_submit(s, job, r);
+done:
+    if (job && !r->job) srv_job_unref(job);
+    edgellm_free(prompt);
+    free(msgs);
+    cJSON_Delete(root);
+    to_ollama_error(r);
+}
+
+static void utc_now(char *buf, size_t size) {
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%09ldZ", (long)ts.tv_nsec);
+}
+
+void ollama_tags(struct server *s, struct srv_reply *r) {
+    char when[64], psize[32], quant[32] = "";
+    utc_now(when, sizeof(when));
+    double np = (double)s->desc.n_params;
+    if (np >= 1e9) snprintf(psize, sizeof(psize), "%.1fB", np / 1e9);
+    else if (np >= 1e6) snprintf(psize, sizeof(psize), "%.1fM", np / 1e6);
+    else snprintf(psize, sizeof(psize), "%.0fK", np / 1e3);
+    uint64_t best = 0;
+    for (int i = 0; i < edgellm_model_n_tensor_types(s->model); i++) {
+        uint64_t count = 0;
+        const char *name = edgellm_model_tensor_type(s->model, i, &count);
+        if (name && count > best) {
+            best = count;
+            snprintf(quant, sizeof(quant), "%s", name);
+        }
+    }
+    for (char *p = quant; *p; p++)
+        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    cJSON *root = cJSON_CreateObject();
+    cJSON *models = cJSON_AddArrayToObject(root, "models");
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "name", s->model_id);
+    cJSON_AddStringToObject(m, "model", s->model_id);
+    cJSON_AddStringToObject(m, "modified_at", when);
+    cJSON_AddNumberToObject(m, "size", (double)s->desc.file_size);
+    cJSON_AddStringToObject(m, "digest", "");
+    cJSON *d = cJSON_AddObjectToObject(m, "details");
+    cJSON_AddStringToObject(d, "parent_model", "");
+    cJSON_AddStringToObject(d, "format", "gguf");
+    cJSON_AddStringToObject(d, "family", s->desc.arch ? s->desc.arch : "");
+    cJSON *fam = cJSON_AddArrayToObject(d, "families");
+    cJSON_AddItemToArray(fam, cJSON_CreateString(s->desc.arch ? s->desc.arch : ""));
+    cJSON_AddStringToObject(d, "parameter_size", psize);
+    cJSON_AddStringToObject(d, "quantization_level", quant);
+    cJSON_AddItemToArray(models, m);
+    char *json = cJSON_PrintUnformatted(root);
+    srv_reply_json(r, 200, json ? json : "{}");
+    free(json);
+    cJSON_Delete(root);
+}
+
+void ollama_version(struct server *s, struct srv_reply *r) {
+    srv_reply_json(r, 200, "{\"version\":\"" EDGELLM_VERSION "\"}");
+}
+
+/* ---- outputs (engine thread) ------------------------------------------ */
+
+static cJSON *line_head(struct srv_job *job) {
+    char when[64];
+    utc_now(when, sizeof(when));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", job->model);
+    cJSON_AddStringToObject(o, "created_at", when);
+    return o;
+}
+
+static void put_text(struct srv_job *job, cJSON *o, const char *content, const char *thinking) {
+    if (job->api == SRV_OLLAMA_CHAT) {
+        cJSON *m = cJSON_AddObjectToObject(o, "message");
+        cJSON_AddStringToObject(m, "role", "assistant");
+        cJSON_AddStringToObject(m, "content", content);
+        if (thinking && *thinking) cJSON_AddStringToObject(m, "thinking", thinking);
+    } else {
+        cJSON_AddStringToObject(o, "response", content);
+        if (thinking && *thinking) cJSON_AddStringToObject(o, "thinking", thinking);
+    }
+}
+
+static void push_line(struct srv_job *job, cJSON *o) {
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!json) return;
+    size_t n = strlen(json);
+    json[n] = '\n'; /* replaces the NUL: pushed by length */
+    srv_job_push(job, json, n + 1);
+    free(json);
+}
+
+void ollama_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len) {
+    if (!job->stream) {
+        sbuf_add(reasoning ? &job->reasoning : &job->content, text, len);
+        return;
+    }
+    char *t = strndup(text, len);
+    if (!t) return;
+    cJSON *o = line_head(job);
+    put_text(job, o, reasoning ? "" : t, reasoning ? t : NULL);
+    cJSON_AddFalseToObject(o, "done");
+    push_line(job, o);
+    free(t);
+}
+
+void ollama_emit_end(struct srv_job *job, const char *finish_reason) {
+    cJSON *o = line_head(job);
+    if (job->stream) put_text(job, o, "", NULL);
+    else put_text(job, o, job->content.p ? job->content.p : "", job->reasoning.p);
+    cJSON_AddTrueToObject(o, "done");
+    cJSON_AddStringToObject(o, "done_reason", finish_reason);
+    cJSON_AddNumberToObject(o, "total_duration", (double)(job->t_end_ns - job->t_start_ns));
+    cJSON_AddNumberToObject(o, "load_duration", 0);
+    cJSON_AddNumberToObject(o, "prompt_eval_count", job->n_prompt);
+    cJSON_AddNumberToObject(o, "prompt_eval_duration", (double)(job->t_first_ns - job->t_start_ns));
+    cJSON_AddNumberToObject(o, "eval_count", job->n_gen);
+    cJSON_AddNumberToObject(o, "eval_duration", (double)(job->t_end_ns - job->t_first_ns));
+    push_line(job, o);
+}

@@ -1,0 +1,155 @@
+/* edgellm serve — shared types of the server's modules.
+ * http.c (libmicrohttpd threads) parses a request with openai.c / ollama.c into a srv_job, which
+ * slots.c's single engine thread decodes together with the other active jobs; the engine formats
+ * output through the same API module into the job's chunk queue, which the HTTP thread drains. */
+#ifndef EDGELLM_SERVER_H
+#define EDGELLM_SERVER_H
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "edgellm.h"
+
+#define SRV_MAX_BODY (4u << 20)  /* request bodies above this get 413 */
+#define SRV_QUEUE_MAX 64         /* requests waiting for a slot; beyond: 503 */
+#define SRV_MAX_STOP 8
+
+/* A growable byte string (always NUL-terminated when p != NULL). */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+void sbuf_add(struct sbuf *b, const char *s, size_t n);
+void sbuf_adds(struct sbuf *b, const char *s);
+void sbuf_free(struct sbuf *b);
+
+enum srv_api { SRV_OAI_CHAT, SRV_OAI_COMPLETION, SRV_OLLAMA_CHAT, SRV_OLLAMA_GENERATE };
+
+struct srv_chunk {
+    struct srv_chunk *next;
+    size_t len, off;
+    char data[];
+};
+
+/* One generation request. Fields above `mu` are set by the HTTP thread before enqueueing and then
+ * read-only; the rest is shared under mu. Freed when refs reaches 0 (request, response, engine). */
+struct srv_job {
+    enum srv_api api;
+    int stream, include_usage, ignore_eos;
+    int think_open;              /* the prompt ends inside <think>: text up to </think> is reasoning */
+    int sent_head;               /* streaming: the first chunk (role) went out */
+    int raw_text;                /* plain completion: no reasoning split, tags stay in the text */
+    edgellm_token *prompt;
+    int32_t n_prompt;
+    int32_t max_tokens;          /* already clamped to the slot's room */
+    struct edgellm_sampler_params sp;
+    char *stop[SRV_MAX_STOP];
+    int n_stop;
+    char id[48];
+    char model[128];
+    int64_t created;             /* unix seconds */
+    int64_t t_start_ns;          /* when the request was accepted */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    int cancelled;               /* client gone: the engine frees the slot at its next step */
+    int done;                    /* all output is in the queue */
+    struct srv_chunk *head, *tail;
+    struct srv_job *next_waiting; /* server wait queue link (under the server's lock) */
+
+    /* engine-side results (only the engine thread touches these until done) */
+    struct sbuf content, reasoning;
+    int32_t n_gen;
+    int64_t t_first_ns, t_end_ns; /* prompt evaluated / finished */
+};
+
+struct srv_job *srv_job_new(void);
+void srv_job_unref(struct srv_job *job);
+/* Appends bytes to the job's output queue and wakes its reader. */
+void srv_job_push(struct srv_job *job, const char *data, size_t len);
+void srv_job_cancel(struct srv_job *job);
+
+struct server {
+    struct edgellm_model *model;
+    struct edgellm_context *ctx;
+    struct edgellm_model_desc desc;
+    const char *model_path;
+    char model_id[128];
+    const char *api_key;
+    int n_parallel;
+    uint32_t n_ctx;              /* positions per slot */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct srv_job *wait_head, *wait_tail;
+    int n_waiting;
+    int n_busy;                  /* slots holding a job (for /health) */
+    int stopping;
+    pthread_t engine;
+    uint64_t next_id;
+};
+
+/* slots.c: the engine thread. */
+int srv_engine_start(struct server *s);
+void srv_engine_stop(struct server *s);
+/* Queues a job (takes one reference for the engine). Returns 0, or -1 when the queue is full. */
+int srv_enqueue(struct server *s, struct srv_job *job);
+
+/* An HTTP reply decided before generation: status + body + content type. */
+struct srv_reply {
+    int status;
+    struct sbuf body;
+    const char *content_type;
+    struct srv_job *job;         /* non-NULL: stream the job's output instead of body */
+};
+void srv_reply_json(struct srv_reply *r, int status, const char *json);
+/* OpenAI error JSON (also used for the server's own errors). */
+void srv_reply_error(struct srv_reply *r, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Common request preparation (slots.c): tokenizes `prompt`, checks it fits, clamps max_tokens
+ * (<0: all the room left), fills id/model/times. Returns 0 or fills an error reply. */
+int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, int parse_special,
+                    int32_t max_tokens, struct srv_reply *r);
+/* Renders a normalized messages JSON list with the model's template; sets think_open.
+ * Returns a string to free with edgellm_free, or NULL with an error reply. */
+char *srv_render_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
+                      const char *kwargs_json, struct srv_reply *r);
+
+/* openai.c / ollama.c: request handlers and the output formatters the engine calls. */
+void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *r);
+void oai_completion(struct server *s, const char *body, size_t len, struct srv_reply *r);
+void oai_models(struct server *s, struct srv_reply *r);
+void oai_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len);
+void oai_emit_end(struct srv_job *job, const char *finish_reason);
+
+void ollama_chat(struct server *s, const char *body, size_t len, struct srv_reply *r);
+void ollama_generate(struct server *s, const char *body, size_t len, struct srv_reply *r);
+void ollama_tags(struct server *s, struct srv_reply *r);
+void ollama_version(struct server *s, struct srv_reply *r);
+void ollama_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len);
+void ollama_emit_end(struct srv_job *job, const char *finish_reason);
+
+/* http.c */
+int srv_http_run(struct server *s, const char *host, int port);
+
+/* The chat page, generated at build time from server/page.html. */
+extern const unsigned char srv_page_html[];
+extern const size_t srv_page_html_len;
+
+int64_t srv_now_ns(void);
+
+/* Typed JSON members (openai.c). Each returns 0 when absent or null, 1 when read, and -1 with a 400
+ * reply naming the member when it has the wrong type or range. */
+struct cJSON;
+int srvj_bool(const struct cJSON *o, const char *key, int *out, struct srv_reply *r);
+int srvj_num(const struct cJSON *o, const char *key, double lo, double hi, double *out, struct srv_reply *r);
+int srvj_int(const struct cJSON *o, const char *key, double lo, double hi, long long *out, struct srv_reply *r);
+int srvj_str(const struct cJSON *o, const char *key, const char **out, struct srv_reply *r);
+/* "stop": a string or a list of strings, copied into job->stop. */
+int srvj_stop(const struct cJSON *o, const char *key, struct srv_job *job, struct srv_reply *r);
+/* Normalizes a chat message list into [{"role","content"}] JSON text (malloc'd), or NULL + 400. */
+char *srvj_messages(const struct cJSON *msgs, struct srv_reply *r);
+/* Queues a prepared job and points the reply at it (503 when the queue is full). */
+void srv_submit(struct server *s, struct srv_job *job, struct srv_reply *r);
+#endif

@@ -1,0 +1,506 @@
+/* edgellm serve — the engine thread: continuous batching over --parallel slots.
+ * One context holds n_seq = --parallel sequences; slot i is sequence i. Each step builds one batch:
+ * the last sampled token of every generating slot, then prompt chunks of newly admitted jobs up to
+ * n_batch tokens. Jobs wait in a FIFO (server.mu) until a slot frees; a cancelled job frees its
+ * slot at the next step. Generated text goes through a text stream (stop strings, </think>) and
+ * reaches the client through the API module's formatter (oai_emit_* / ollama_emit_*). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "server.h"
+
+int64_t srv_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- small buffers ------------------------------------------------------ */
+
+void sbuf_add(struct sbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) return; /* out of memory: drop the text rather than crash */
+        b->p = p;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+void sbuf_adds(struct sbuf *b, const char *s) { sbuf_add(b, s, strlen(s)); }
+
+void sbuf_free(struct sbuf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+struct srv_job *srv_job_new(void) {
+    struct srv_job *job = calloc(1, sizeof(*job));
+    if (!job) return NULL;
+    pthread_mutex_init(&job->mu, NULL);
+    pthread_cond_init(&job->cv, NULL);
+    job->refs = 1;
+    job->max_tokens = -1;
+    job->sp = edgellm_sampler_default_params();
+    return job;
+}
+
+void srv_job_unref(struct srv_job *job) {
+    if (!job) return;
+    pthread_mutex_lock(&job->mu);
+    int left = --job->refs;
+    pthread_mutex_unlock(&job->mu);
+    if (left > 0) return;
+    for (struct srv_chunk *c = job->head, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    for (int i = 0; i < job->n_stop; i++) free(job->stop[i]);
+    free(job->prompt);
+    sbuf_free(&job->content);
+    sbuf_free(&job->reasoning);
+    pthread_mutex_destroy(&job->mu);
+    pthread_cond_destroy(&job->cv);
+    free(job);
+}
+
+void srv_job_push(struct srv_job *job, const char *data, size_t len) {
+    struct srv_chunk *c = malloc(sizeof(*c) + len);
+    if (!c) return;
+    c->next = NULL;
+    c->len = len;
+    c->off = 0;
+    memcpy(c->data, data, len);
+    pthread_mutex_lock(&job->mu);
+    if (job->tail) job->tail->next = c;
+    else job->head = c;
+    job->tail = c;
+    pthread_cond_broadcast(&job->cv);
+    pthread_mutex_unlock(&job->mu);
+}
+
+void srv_job_cancel(struct srv_job *job) {
+    pthread_mutex_lock(&job->mu);
+    job->cancelled = 1;
+    pthread_mutex_unlock(&job->mu);
+}
+
+static int job_cancelled(struct srv_job *job) {
+    pthread_mutex_lock(&job->mu);
+    int c = job->cancelled;
+    pthread_mutex_unlock(&job->mu);
+    return c;
+}
+
+static void job_mark_done(struct srv_job *job) {
+    pthread_mutex_lock(&job->mu);
+    job->done = 1;
+    pthread_cond_broadcast(&job->cv);
+    pthread_mutex_unlock(&job->mu);
+}
+
+static void emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len) {
+    if (!len) return;
+    if (job->api == SRV_OAI_CHAT || job->api == SRV_OAI_COMPLETION) oai_emit_delta(job, reasoning, text, len);
+    else ollama_emit_delta(job, reasoning, text, len);
+}
+
+static void emit_end(struct srv_job *job, const char *finish_reason) {
+    job->t_end_ns = srv_now_ns();
+    if (!job->t_first_ns) job->t_first_ns = job->t_end_ns;
+    if (job->api == SRV_OAI_CHAT || job->api == SRV_OAI_COMPLETION) oai_emit_end(job, finish_reason);
+    else ollama_emit_end(job, finish_reason);
+    job_mark_done(job);
+}
+
+/* ---- replies and request preparation ------------------------------------ */
+
+void srv_reply_json(struct srv_reply *r, int status, const char *json) {
+    r->status = status;
+    r->content_type = "application/json";
+    r->body.len = 0;
+    sbuf_adds(&r->body, json);
+}
+
+void srv_reply_error(struct srv_reply *r, int status, const char *type, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* the message is ours or a library's one-line error: escape it by hand for JSON */
+    struct sbuf b = {0};
+    sbuf_adds(&b, "{\"error\":{\"message\":\"");
+    for (const char *p = msg; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        char esc[8];
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; sbuf_add(&b, esc, 2); }
+        else if (c < 0x20) { snprintf(esc, sizeof(esc), "\\u%04x", c); sbuf_adds(&b, esc); }
+        else sbuf_add(&b, p, 1);
+    }
+    char tail[128];
+    snprintf(tail, sizeof(tail), "\",\"type\":\"%s\",\"param\":null,\"code\":%d}}", type, status);
+    sbuf_adds(&b, tail);
+    srv_reply_json(r, status, b.p ? b.p : "{}");
+    sbuf_free(&b);
+}
+
+int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, int parse_special,
+                    int32_t max_tokens, struct srv_reply *r) {
+    size_t len = strlen(prompt);
+    /* a rendered template writes the BOS token itself: do not add a second one */
+    int add_bos = -1;
+    if (parse_special && s->desc.bos >= 0) {
+        const char *bos = edgellm_token_text(s->model, s->desc.bos);
+        if (bos && *bos && !strncmp(prompt, bos, strlen(bos))) add_bos = 0;
+    }
+    int32_t cap = (int32_t)(len < 1000000 ? len : 1000000) + 16;
+    job->prompt = malloc(sizeof(edgellm_token) * (size_t)cap);
+    if (!job->prompt) { srv_reply_error(r, 500, "server_error", "out of memory"); return -1; }
+    int32_t n = edgellm_tokenize(s->model, prompt, len, add_bos, parse_special, job->prompt, cap);
+    if (n < 0 && n != INT32_MIN) {
+        cap = -n;
+        edgellm_token *p = realloc(job->prompt, sizeof(edgellm_token) * (size_t)cap);
+        if (!p) { srv_reply_error(r, 500, "server_error", "out of memory"); return -1; }
+        job->prompt = p;
+        n = edgellm_tokenize(s->model, prompt, len, add_bos, parse_special, job->prompt, cap);
+    }
+    if (n < 0) {
+        srv_reply_error(r, 400, "invalid_request_error", "cannot tokenize the prompt: %s", edgellm_model_errmsg(s->model));
+        return -1;
+    }
+    if (n == 0) { srv_reply_error(r, 400, "invalid_request_error", "the prompt is empty"); return -1; }
+    if ((uint32_t)n >= s->n_ctx) {
+        srv_reply_error(r, 400, "invalid_request_error",
+                        "the prompt is %d tokens, but the context holds %u tokens per request (-c); shorten it",
+                        (int)n, (unsigned)s->n_ctx);
+        return -1;
+    }
+    job->n_prompt = n;
+    int32_t room = (int32_t)s->n_ctx - n;
+    job->max_tokens = (max_tokens < 0 || max_tokens > room) ? room : max_tokens;
+    pthread_mutex_lock(&s->mu);
+    uint64_t id = ++s->next_id;
+    pthread_mutex_unlock(&s->mu);
+    snprintf(job->id, sizeof(job->id), "%s-%llu", job->api == SRV_OAI_COMPLETION ? "cmpl" : "chatcmpl",
+             (unsigned long long)id);
+    snprintf(job->model, sizeof(job->model), "%s", s->model_id);
+    job->created = (int64_t)time(NULL);
+    job->t_start_ns = srv_now_ns();
+    return 0;
+}
+
+char *srv_render_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
+                      const char *kwargs_json, struct srv_reply *r) {
+    char *out = NULL, err[256] = "";
+    int fallback = 0;
+    edgellm_status st = edgellm_chat_render(s->model, messages_json, 1, enable_thinking, kwargs_json, &out,
+                                            &fallback, err, sizeof(err));
+    if (st != EDGELLM_OK || !out) {
+        srv_reply_error(r, 400, "invalid_request_error", "cannot render the chat template: %s",
+                        err[0] ? err : edgellm_status_str(st));
+        return NULL;
+    }
+    /* the answer starts inside an open <think> block (R1 templates open it themselves) */
+    job->think_open = edgellm_prompt_opens_think(out);
+    return out;
+}
+
+int srv_enqueue(struct server *s, struct srv_job *job) {
+    pthread_mutex_lock(&s->mu);
+    if (s->n_waiting >= SRV_QUEUE_MAX || s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    pthread_mutex_lock(&job->mu);
+    job->refs++;
+    pthread_mutex_unlock(&job->mu);
+    job->next_waiting = NULL;
+    if (s->wait_tail) s->wait_tail->next_waiting = job;
+    else s->wait_head = job;
+    s->wait_tail = job;
+    s->n_waiting++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* ---- the engine ------------------------------------------------------- */
+
+struct slot {
+    struct srv_job *job;          /* NULL: free */
+    int32_t seq;
+    int32_t i_prompt;             /* prompt tokens already in the cache */
+    int32_t n_past;
+    edgellm_token last;           /* sampled, not yet decoded */
+    int32_t logit_idx;            /* index of its logits in the current batch, or -1 */
+    int tag_side;                 /* 1: whitespace around a tag belongs to reasoning, 0: to content */
+    struct edgellm_sampler *smp;
+    struct edgellm_detok *dt;
+    struct edgellm_textstream *ts;
+};
+
+/* Text stream callback. content stays verbatim: the </think> tag is dropped, but the whitespace
+ * the stream files with a tag goes to the side it touches, so reasoning + "</think>" + content
+ * is the generated text. */
+static void on_text(void *user, edgellm_text_kind kind, const char *text, size_t len) {
+    struct slot *sl = user;
+    if (sl->job->raw_text) {
+        emit_delta(sl->job, 0, text, len);
+        return;
+    }
+    if (kind == EDGELLM_TEXT_TAG) {
+        if (memmem(text, len, "</think>", 8)) sl->tag_side = 0;
+        else if (memmem(text, len, "<think>", 7)) sl->tag_side = 1;
+        else emit_delta(sl->job, sl->tag_side, text, len);
+        return;
+    }
+    emit_delta(sl->job, kind == EDGELLM_TEXT_REASONING, text, len);
+}
+
+static void slot_release(struct server *s, struct slot *sl) {
+    edgellm_context_seq_truncate(s->ctx, sl->seq, 0);
+    edgellm_sampler_free(sl->smp);
+    edgellm_detok_free(sl->dt);
+    sl->smp = NULL;
+    sl->dt = NULL;
+    edgellm_textstream_free(sl->ts);
+    sl->ts = NULL;
+    srv_job_unref(sl->job);
+    sl->job = NULL;
+}
+
+static void slot_finish(struct server *s, struct slot *sl, const char *reason) {
+    char buf[64];
+    int n = edgellm_detok_flush(sl->dt, buf, sizeof(buf));
+    int stopped = n > 0 && edgellm_textstream_push(sl->ts, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1,
+                                                   on_text, sl) == 1;
+    edgellm_textstream_flush(sl->ts, on_text, sl);
+    emit_end(sl->job, stopped ? "stop" : reason);
+    slot_release(s, sl);
+}
+
+static int slot_admit(struct server *s, struct slot *sl, struct srv_job *job) {
+    sl->job = job;
+    sl->i_prompt = 0;
+    sl->n_past = 0;
+    sl->tag_side = job->think_open;
+    sl->smp = edgellm_sampler_new(&job->sp, s->desc.n_vocab);
+    sl->dt = edgellm_detok_new(s->model, 0);
+    sl->ts = edgellm_textstream_new((const char *const *)job->stop, job->n_stop, job->think_open);
+    edgellm_context_seq_truncate(s->ctx, sl->seq, 0);
+    if (!sl->smp || !sl->dt || !sl->ts) {
+        emit_end(job, "stop");
+        slot_release(s, sl);
+        return -1;
+    }
+    return 0;
+}
+
+/* Handles a sampled token: text out, stop conditions. Returns 1 if the slot finished. */
+static int slot_take_token(struct server *s, struct slot *sl, edgellm_token tok) {
+    struct srv_job *job = sl->job;
+    job->n_gen++;
+    if (job->n_gen == 1) job->t_first_ns = srv_now_ns();
+    if (!job->ignore_eos && edgellm_token_is_eog(s->model, tok)) {
+        job->n_gen--; /* the end-of-turn token is not part of the answer */
+        slot_finish(s, sl, "stop");
+        return 1;
+    }
+    char buf[512];
+    int n = edgellm_detok_push(sl->dt, tok, buf, sizeof(buf));
+    size_t k = n > 0 ? ((size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1) : 0;
+    if (k && edgellm_textstream_push(sl->ts, buf, k, on_text, sl) == 1) {
+        edgellm_textstream_flush(sl->ts, on_text, sl);
+        emit_end(job, "stop");
+        slot_release(s, sl);
+        return 1;
+    }
+    if (job->n_gen >= job->max_tokens) {
+        slot_finish(s, sl, "length");
+        return 1;
+    }
+    sl->last = tok;
+    return 0;
+}
+
+struct engine_slots {
+    struct slot *slots;
+    int n;
+};
+
+/* Abort callback: stop a long decode (a big prompt chunk) when every job in it has been cancelled;
+ * then all of them are released, so the half-filled cache does not matter. */
+static int engine_should_abort(void *user) {
+    struct engine_slots *es = user;
+    int any = 0;
+    for (int i = 0; i < es->n; i++) {
+        if (!es->slots[i].job) continue;
+        if (!job_cancelled(es->slots[i].job)) return 0;
+        any = 1;
+    }
+    return any;
+}
+
+struct engine_buf {
+    edgellm_token *tok;
+    int32_t *pos, *seq;
+    int8_t *logits;
+};
+
+static void engine_loop(struct server *s) {
+    int np = s->n_parallel;
+    uint32_t n_batch = edgellm_context_n_batch(s->ctx);
+    if (n_batch < (uint32_t)np) n_batch = (uint32_t)np;
+    struct slot *slots = calloc((size_t)np, sizeof(*slots));
+    struct engine_buf b = {
+        malloc(sizeof(edgellm_token) * n_batch), malloc(sizeof(int32_t) * n_batch),
+        malloc(sizeof(int32_t) * n_batch), malloc(n_batch),
+    };
+    if (!slots || !b.tok || !b.pos || !b.seq || !b.logits) {
+        fprintf(stderr, "edgellm serve: out of memory in the engine\n");
+        goto out;
+    }
+    for (int i = 0; i < np; i++) slots[i].seq = i;
+    struct engine_slots es = {slots, np};
+    edgellm_context_set_abort(s->ctx, engine_should_abort, &es);
+
+    for (;;) {
+        /* drop cancelled jobs, then admit waiting ones into free slots */
+        int n_active = 0;
+        for (int i = 0; i < np; i++) {
+            if (slots[i].job && job_cancelled(slots[i].job)) {
+                job_mark_done(slots[i].job);
+                slot_release(s, &slots[i]);
+            }
+            if (slots[i].job) n_active++;
+        }
+        pthread_mutex_lock(&s->mu);
+        s->n_busy = n_active;
+        while (!s->stopping && n_active == 0 && !s->wait_head) pthread_cond_wait(&s->cv, &s->mu);
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        for (int i = 0; i < np && s->wait_head; i++) {
+            if (slots[i].job) continue;
+            struct srv_job *job = s->wait_head;
+            s->wait_head = job->next_waiting;
+            if (!s->wait_head) s->wait_tail = NULL;
+            s->n_waiting--;
+            if (job_cancelled(job)) {
+                job_mark_done(job);
+                srv_job_unref(job);
+                i--;
+                continue;
+            }
+            if (slot_admit(s, &slots[i], job) == 0) n_active++;
+        }
+        s->n_busy = n_active;
+        pthread_mutex_unlock(&s->mu);
+        if (!n_active) continue;
+
+        /* one token per generating slot, then prompt chunks in slot order */
+        int32_t n = 0, n_logits = 0;
+        for (int i = 0; i < np; i++) {
+            struct slot *sl = &slots[i];
+            sl->logit_idx = -1;
+            if (!sl->job || sl->i_prompt < sl->job->n_prompt) continue;
+            b.tok[n] = sl->last;
+            b.pos[n] = sl->n_past;
+            b.seq[n] = sl->seq;
+            b.logits[n] = 1;
+            sl->logit_idx = n_logits++;
+            sl->n_past++;
+            n++;
+        }
+        for (int i = 0; i < np && (uint32_t)n < n_batch; i++) {
+            struct slot *sl = &slots[i];
+            if (!sl->job || sl->i_prompt >= sl->job->n_prompt) continue;
+            int32_t take = sl->job->n_prompt - sl->i_prompt;
+            if ((uint32_t)take > n_batch - (uint32_t)n) take = (int32_t)(n_batch - (uint32_t)n);
+            for (int32_t k = 0; k < take; k++) {
+                b.tok[n] = sl->job->prompt[sl->i_prompt + k];
+                b.pos[n] = sl->n_past + k;
+                b.seq[n] = sl->seq;
+                b.logits[n] = 0;
+                n++;
+            }
+            sl->i_prompt += take;
+            sl->n_past += take;
+            if (sl->i_prompt == sl->job->n_prompt) {
+                b.logits[n - 1] = 1;
+                sl->logit_idx = n_logits++;
+            }
+        }
+        struct edgellm_batch batch = {n, b.tok, b.pos, b.seq, b.logits};
+        edgellm_status st = edgellm_context_decode(s->ctx, &batch);
+        if (st == EDGELLM_ERR_ABORTED) continue; /* all cancelled: released at the top of the loop */
+        if (st != EDGELLM_OK) {
+            fprintf(stderr, "edgellm serve: decode failed: %s\n", edgellm_context_errmsg(s->ctx));
+            for (int i = 0; i < np; i++)
+                if (slots[i].job) slot_finish(s, &slots[i], "stop");
+            continue;
+        }
+        for (int i = 0; i < np; i++) {
+            struct slot *sl = &slots[i];
+            if (!sl->job || sl->logit_idx < 0) continue;
+            const float *lg = edgellm_context_logits(s->ctx, sl->logit_idx);
+            if (!lg) {
+                slot_finish(s, sl, "stop");
+                continue;
+            }
+            edgellm_token tok = edgellm_sampler_sample(sl->smp, lg);
+            edgellm_sampler_accept(sl->smp, tok);
+            slot_take_token(s, sl, tok);
+        }
+    }
+out:
+    edgellm_context_set_abort(s->ctx, NULL, NULL);
+    if (slots)
+        for (int i = 0; i < np; i++)
+            if (slots[i].job) {
+                emit_end(slots[i].job, "stop");
+                slot_release(s, &slots[i]);
+            }
+    free(slots);
+    free(b.tok);
+    free(b.pos);
+    free(b.seq);
+    free(b.logits);
+}
+
+static void *engine_main(void *arg) {
+    engine_loop(arg);
+    return NULL;
+}
+
+int srv_engine_start(struct server *s) {
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    return pthread_create(&s->engine, NULL, engine_main, s) ? -1 : 0;
+}
+
+void srv_engine_stop(struct server *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->engine, NULL);
+    /* jobs still waiting get an end so their readers return */
+    for (struct srv_job *j = s->wait_head, *n; j; j = n) {
+        n = j->next_waiting;
+        emit_end(j, "stop");
+        srv_job_unref(j);
+    }
+    s->wait_head = s->wait_tail = NULL;
+}
