@@ -23,7 +23,7 @@ static void set_err(char *err, size_t size, const char *fmt, const char *arg) {
 struct vars {
     struct jinja_var v[64 + 8];  /* messages, flags, bos, eos, extra + up to 64 kwargs */
     int n;
-    json_value scalars[4];
+    json_value scalars[6];
     int n_scalars;
 };
 
@@ -83,7 +83,8 @@ static edgellm_status parse_inputs(const char *messages_json, const char *kwargs
 
 /* Renders with parsed inputs; *jst gets the interpreter's own status. */
 static edgellm_status render(const char *template_src, const json_value *msgs, const json_value *kwargs,
-                             int add_generation_prompt, const char *bos, const char *eos, const char *date,
+                             int add_generation_prompt, const char *bos, const char *eos, const char *unk,
+                             const char *pad, const char *date,
                              const char *extra_name, int extra_bool, char **out, jinja_status *jst,
                              char *err, size_t err_size) {
     struct vars vs;
@@ -99,6 +100,8 @@ static edgellm_status render(const char *template_src, const json_value *msgs, c
     add_scalar_bool(&vs, "add_generation_prompt", add_generation_prompt);
     if (bos) add_scalar_str(&vs, "bos_token", bos);
     if (eos) add_scalar_str(&vs, "eos_token", eos);
+    if (unk) add_scalar_str(&vs, "unk_token", unk);
+    if (pad) add_scalar_str(&vs, "pad_token", pad);
     int has_extra = extra_name != NULL;
     for (size_t i = 0; kwargs && i < kwargs->len; i++) {
         if (has_extra && !strcmp(kwargs->keys[i], extra_name)) has_extra = 0;
@@ -126,7 +129,7 @@ edgellm_status edgellm_template_render(const char *template_src, const char *mes
     if (st != EDGELLM_OK) return st;
     jinja_status jst;
     st = render(template_src, msgs, kwargs, params->add_generation_prompt, params->bos_token, params->eos_token,
-                params->date, NULL, 0, out, &jst, err, err_size);
+                NULL, NULL, params->date, NULL, 0, out, &jst, err, err_size);
     json_free(msgs);
     json_free(kwargs);
     return st;
@@ -175,8 +178,11 @@ edgellm_status edgellm_chat_render(const struct edgellm_model *model, const char
     if (d.chat_template && d.chat_template[0]) {
         const char *bos = d.bos >= 0 ? edgellm_token_text(model, d.bos) : NULL;
         const char *eos = d.eos >= 0 ? edgellm_token_text(model, d.eos) : NULL;
+        /* Hugging Face passes the tokenizer's special tokens map: bos, eos, unk and pad */
+        const char *unk = d.unk >= 0 ? edgellm_token_text(model, d.unk) : NULL;
+        const char *pad = d.pad >= 0 ? edgellm_token_text(model, d.pad) : NULL;
         jinja_status jst;
-        st = render(d.chat_template, msgs, kwargs, add_generation_prompt, bos, eos, NULL, "enable_thinking",
+        st = render(d.chat_template, msgs, kwargs, add_generation_prompt, bos, eos, unk, pad, NULL, "enable_thinking",
                     enable_thinking, out, &jst, why, sizeof why);
         if (st == EDGELLM_OK || (jst != JINJA_ERR_UNSUPPORTED && jst != JINJA_ERR_SYNTAX)) {
             if (st != EDGELLM_OK && err && err_size) snprintf(err, err_size, "%s", why);

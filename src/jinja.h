@@ -105,7 +105,7 @@ typedef struct jtok {
 
 enum jnode_kind {
     /* statements */
-    N_TEXT, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_ATTR, N_SET_BLOCK, N_MACRO, N_BREAK, N_CONTINUE,
+    N_TEXT, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_ATTR, N_SET_BLOCK, N_MACRO, N_BREAK, N_CONTINUE, N_FILTER_BLOCK, N_WITH,
     /* expressions */
     E_LIT, E_NAME, E_ATTR, E_ITEM, E_SLICE, E_CALL, E_FILTER, E_TEST, E_NEG, E_POS, E_NOT,
     E_AND, E_OR, E_BIN, E_CMP, E_COND, E_LIST, E_DICT,
@@ -119,6 +119,8 @@ enum jop { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_CONCA
  *  N_TEXT lit; N_OUTPUT a; N_IF a=cond body/else_body; N_FOR names[n_names] a=iter b=filter
  *  body/else_body; N_SET names[n_names] a; N_SET_ATTR name(target) attr a; N_SET_BLOCK name body;
  *  N_MACRO name names[n_names]=params kids[n_kids]=defaults (NULL: none) body;
+ *  N_FILTER_BLOCK a=filter chain applied to b (an E_LIT that receives the rendered body) body;
+ *  N_WITH names[n_names] kids[n_kids]=values body (a scope of its own);
  *  E_LIT lit; E_NAME name; E_ATTR a name; E_ITEM a b; E_SLICE a kids[3] (NULL: omitted);
  *  E_CALL a=callee kids=args kw_names/kw_vals; E_FILTER/E_TEST a=operand name kids kw (E_TEST
  *  op=1 for "is not"); E_NEG/E_POS/E_NOT a; E_AND/E_OR a b; E_BIN op a b;

@@ -1,8 +1,8 @@
 /* jinja_builtins: the filters, tests, str/dict methods and global functions templates use, each
  * written to match jinja2 (filters/tests) or Python (methods) on the values chat templates see.
- * Dispatch is by name through const tables; a name that is not there is reported as an
- * unsupported construct with its line, never silently ignored. Case mapping is ASCII-only;
- * whitespace follows Python's str.isspace. */
+ * Dispatch is by name; a name that is not there is reported as an
+ * unsupported construct with its line, never silently ignored. Case mapping covers ASCII and
+ * Latin-1; whitespace follows Python's str.isspace. */
 #define JINJA_INTERNAL
 #include "jinja.h"
 #include <math.h>

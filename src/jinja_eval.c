@@ -577,6 +577,24 @@ static void render_inner(jctx *c, const jnode *n, jframe *f) {
         frame_set(c, f, n->name, n->name_n, jv_str(capture.p ? capture.p : "", capture.n));
         return;
     }
+    case N_WITH: {
+        /* values are evaluated in the outer scope, then bound in the block's own */
+        jframe *wf = new_frame(c, f);
+        for (int i = 0; i < n->n_kids; i++) frame_set(c, wf, n->names[i], n->name_ns[i], jinja_eval(c, n->kids[i], f));
+        render_body(c, n->body, n->n_body, wf);
+        return;
+    }
+    case N_FILTER_BLOCK: {
+        jsb *saved = c->out;
+        jsb capture = {0};
+        c->out = &capture;
+        render_body(c, n->body, n->n_body, f);
+        c->out = saved;
+        /* the placeholder is set right before the chain is evaluated, after any nested use */
+        ((jnode *)n->b)->lit = jv_str(capture.p ? capture.p : "", capture.n);
+        jv_to_str(c, c->out, jinja_eval(c, n->a, f));
+        return;
+    }
     case N_MACRO: {
         jmacro *m = jinja_alloc(c, sizeof *m);
         m->node = n;

@@ -479,6 +479,8 @@ static const char *const stop_endfor[] = {"endfor", NULL};
 static const char *const stop_endset[] = {"endset", NULL};
 static const char *const stop_endmacro[] = {"endmacro", NULL};
 static const char *const stop_endgen[] = {"endgeneration", NULL};
+static const char *const stop_endfilter[] = {"endfilter", NULL};
+static const char *const stop_endwith[] = {"endwith", NULL};
 
 static jnode *parse_if(jctx *c, int line) {
     jnode *n = new_node(c, N_IF, line);
@@ -627,8 +629,54 @@ static jnode *parse_statement(jctx *c) {
         expect_block_end(c);
         return n;
     }
-    static const char *const known[] = {"filter", "call", "include", "import", "from", "extends", "block",
-                                        "with", "do", "autoescape", "trans", NULL};
+    if (is_name(kw, "filter")) {
+        /* {% filter f(args)|g %}body{% endfilter %}: the chain is parsed on a placeholder literal */
+        jnode *n = new_node(c, N_FILTER_BLOCK, line);
+        n->b = new_node(c, E_LIT, line);
+        n->b->lit = jv_str("", 0);
+        jtok *name = expect_name(c);
+        jnode *f = new_node(c, E_FILTER, name->line);
+        f->a = n->b;
+        f->name = name->p;
+        f->name_n = name->n;
+        if (is_op(cur(c), "(")) parse_args(c, f);
+        n->a = parse_filter_expr(c, f);
+        expect_block_end(c);
+        jtok *stop;
+        n->body = parse_body(c, stop_endfilter, &n->n_body, &stop);
+        expect_block_end(c);
+        return n;
+    }
+    if (is_name(kw, "with")) {
+        jnode *n = new_node(c, N_WITH, line);
+        const char *nm[32];
+        size_t nl[32];
+        nvec vals = {0};
+        while (cur(c)->t != TK_BLOCK_END) {
+            if (vals.n) expect_op(c, ",");
+            jtok *t = expect_name(c);
+            if (vals.n == 32) jinja_fail(c, JINJA_ERR_UNSUPPORTED, t->line, "too many with-assignments");
+            nm[vals.n] = t->p;
+            nl[vals.n] = t->n;
+            expect_op(c, "=");
+            nv_push(c, &vals, parse_expr(c));
+        }
+        next(c);
+        n->names = jinja_alloc(c, (size_t)(vals.n + 1) * sizeof(char *));
+        n->name_ns = jinja_alloc(c, (size_t)(vals.n + 1) * sizeof(size_t));
+        if (vals.n) {
+            memcpy(n->names, nm, (size_t)vals.n * sizeof(char *));
+            memcpy(n->name_ns, nl, (size_t)vals.n * sizeof(size_t));
+        }
+        n->n_names = vals.n;
+        n->kids = vals.v;
+        n->n_kids = vals.n;
+        jtok *stop;
+        n->body = parse_body(c, stop_endwith, &n->n_body, &stop);
+        expect_block_end(c);
+        return n;
+    }
+    static const char *const known[] = {"call", "include", "import", "from", "extends", "block", "do", "autoescape", "trans", NULL};
     for (int i = 0; known[i]; i++)
         if (is_name(kw, known[i]))
             jinja_fail(c, JINJA_ERR_UNSUPPORTED, line, "unsupported tag '%s'", known[i]);
@@ -673,7 +721,8 @@ static jnode **parse_body(jctx *c, const char *const *stops, int *n_out, jtok **
                 break;
             }
             if (kw->t == TK_NAME && (is_name(kw, "endif") || is_name(kw, "endfor") || is_name(kw, "else") ||
-                                     is_name(kw, "elif") || is_name(kw, "endmacro") || is_name(kw, "endset")))
+                                     is_name(kw, "elif") || is_name(kw, "endmacro") || is_name(kw, "endset") ||
+                                     is_name(kw, "endfilter") || is_name(kw, "endwith")))
                 jinja_fail(c, JINJA_ERR_SYNTAX, kw->line, "unexpected '%.*s'", (int)kw->n, kw->p);
             next(c);
             nv_push(c, &body, parse_statement(c));

@@ -247,6 +247,8 @@ static void test_control(void) {
     EXPECT("{% macro m() %}{% set inner = 1 %}{% endmacro %}{{ m() }}{{ inner is defined }}", "False");
     EXPECT_ERR("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}", "takes not more than 1 argument");
     EXPECT("{% generation %}g{% endgeneration %}", "g");
+    EXPECT("{% set a = 5 %}{% with a = 1, b = a %}{{ a }}{{ b }}{% set c = 3 %}{% endwith %}{{ a }}{{ c is defined }}", "155False");
+    EXPECT("{% filter upper %}a{{ 'b' }}{% filter trim|replace('x', 'y') %}  x  {% endfilter %}{% endfilter %}|", "ABY|");
 }
 
 static void test_expressions(void) {
@@ -365,6 +367,7 @@ static void test_errors(void) {
     EXPECT_ERR("{{ [1].append(2) }}", "unsafe");
     EXPECT_ERR("a\nb\n{{ x|foo }}", "unsupported filter 'foo' at line 3");
     EXPECT_ERR("{% include 'x.jinja' %}", "unsupported tag 'include' at line 1");
+    EXPECT_ERR("{% call m() %}{% endcall %}", "unsupported tag 'call'");
     EXPECT_ERR("{{ 1 is foo }}", "unsupported test 'foo'");
     EXPECT_ERR("{{ foo(1) }}", "unsupported function 'foo'");
     EXPECT_ERR("{{ 'x'.zfill(3) }}", "unsupported method 'zfill'");
