@@ -2,8 +2,8 @@
  * (scalar here, the others in src/arch/); the table is picked once from the CPU features
  * (pthread_once), EDGELLM_ISA can force one. kern_matmul quantizes the activations once into
  * the caller's scratch ([n][row of vec_dot_type], rows 64-byte aligned), then threads take
- * chunks of output rows from an atomic counter, each doing all n tokens for its rows so the
- * weights stream through the cache once per token block.
+ * chunks of output rows from an atomic counter, each doing all n tokens for its rows (tiles of
+ * KERN_TILE_C tokens) so the weights come from memory once per matmul.
  */
 #include "kernels.h"
 
@@ -108,7 +108,6 @@ const char *kern_isa_name(void) { return kern_active()->name; }
 /* ---------------------------------------------------------------- matmul */
 
 #define KERN_ALIGN 64
-#define KERN_TOKEN_BLOCK 32   /* activation rows kept hot in L2 while a row chunk streams */
 
 static size_t kern_x_stride(uint32_t wtype, int64_t k) {
     const struct qtype_traits *tt = qtype_get(wtype);
@@ -148,24 +147,20 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
     const struct weight *w = job->w;
     const char *wd = w->data;
     const int k = (int)job->k;
-    for (int j0 = 0; j0 < job->n; j0 += KERN_TOKEN_BLOCK) {
-        const int j1 = job->n - j0 < KERN_TOKEN_BLOCK ? job->n : j0 + KERN_TOKEN_BLOCK;
-        if (job->tile) {
-            for (long r = r0; r < r1; r += KERN_TILE_R) {
-                const int nr = r1 - r < KERN_TILE_R ? (int)(r1 - r) : KERN_TILE_R;
-                for (int j = j0; j < j1; j += KERN_TILE_C) {
-                    const int nc = j1 - j < KERN_TILE_C ? j1 - j : KERN_TILE_C;
-                    job->tile(k, wd + (size_t)r * w->nb_row, w->nb_row, nr, job->xq + (size_t)j * job->xstride,
-                              job->xstride, nc, job->y + j * job->ldy + r, (size_t)job->ldy);
-                }
-            }
-        } else {
-            for (long r = r0; r < r1; r++)
-                for (int j = j0; j < j1; j++)
-                    job->vec_dot(k, job->y + j * job->ldy + r, wd + (size_t)r * w->nb_row,
-                                 job->xq + (size_t)j * job->xstride);
+    if (job->tile) {
+        /* one call per tile of tokens covers all the chunk's rows: the kernel keeps the tokens'
+         * activations in L1 and shares per-token work (offsets, scales) across row groups,
+         * while the chunk's weights stay in L2 from one token tile to the next */
+        for (int j = 0; j < job->n; j += KERN_TILE_C) {
+            const int nc = job->n - j < KERN_TILE_C ? job->n - j : KERN_TILE_C;
+            job->tile(k, wd + (size_t)r0 * w->nb_row, w->nb_row, (int)(r1 - r0), job->xq + (size_t)j * job->xstride,
+                      job->xstride, nc, job->y + j * job->ldy + r0, (size_t)job->ldy);
         }
+        return;
     }
+    for (long r = r0; r < r1; r++)
+        for (int j = 0; j < job->n; j++)
+            job->vec_dot(k, job->y + j * job->ldy + r, wd + (size_t)r * w->nb_row, job->xq + (size_t)j * job->xstride);
 }
 
 static void kern_mm_worker(void *arg, int ith, int nth) {
@@ -202,7 +197,7 @@ void kern_matmul(struct threadpool *tp, const struct weight *w, const float *x, 
     const long rows = (long)w->ne[1];
     const int nth = tp_n_threads(tp);
     long chunk = nth == 1 ? rows : rows / (nth * 8);
-    if (n > KERN_TOKEN_BLOCK && chunk > 64) chunk = 64; /* keeps the chunk's weights in L2 across token blocks */
+    if (n > KERN_TILE_C && chunk > 64) chunk = 64; /* keeps the chunk's weights in L2 across token tiles */
     chunk = (chunk + KERN_TILE_R - 1) / KERN_TILE_R * KERN_TILE_R;
     if (chunk < KERN_TILE_R) chunk = KERN_TILE_R;
     job.chunk = chunk;

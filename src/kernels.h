@@ -13,10 +13,11 @@
 
 /* A tile of dot products: s[j * lds + i] = dot(row i of w, row j of x) for i < nr, j < nc,
  * k elements per row; w rows are nbw bytes apart (weight type), x rows nbx bytes apart (its
- * vec_dot_type). nr <= KERN_TILE_R, nc <= KERN_TILE_C. Each weight block is loaded once per
- * tile, so prefill runs as a matrix-matrix product. */
+ * vec_dot_type). nc <= KERN_TILE_C; nr is any count (kernels work in groups of KERN_TILE_R
+ * rows; kern_matmul passes a whole chunk, a multiple of KERN_TILE_R except at the end). Each
+ * weight block is loaded once per tile of tokens, so prefill runs as a matrix-matrix product. */
 #define KERN_TILE_R 4
-#define KERN_TILE_C 4
+#define KERN_TILE_C 8
 typedef void (*kern_tile_fn)(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc,
                              float *s, size_t lds);
 

@@ -75,6 +75,35 @@ static void test_quantizers(const struct kern_isa *isa) {
     }
 }
 
+/* Fast dequantizers: exact. F16 over all 65536 bit patterns (NaNs only need to stay NaN). */
+static void test_to_float(const struct kern_isa *isa) {
+    if (isa->to_float[QT_F16]) {
+        fp16_t *h = malloc(sizeof(fp16_t) * 65536);
+        float *a = malloc(sizeof(float) * 65536), *b = malloc(sizeof(float) * 65536);
+        for (int i = 0; i < 65536; i++) h[i] = (fp16_t)i;
+        qtype_get(QT_F16)->to_float(h, a, 65536);
+        isa->to_float[QT_F16](h, b, 65535); /* odd length: the tail path too */
+        b[65535] = a[65535];
+        int bad = 0;
+        for (int i = 0; i < 65536; i++)
+            if (isnan(a[i]) ? !isnan(b[i]) : memcmp(&a[i], &b[i], sizeof(float)) != 0) bad++;
+        CHECKF(bad == 0, "%s f16 to_float: %d patterns differ", isa->name, bad);
+        free(h); free(a); free(b);
+    }
+    for (uint32_t t = 0; t < QT_COUNT; t++) {
+        if (t == QT_F16 || !isa->to_float[t] || !qtype_get(t) || !qtype_get(t)->from_float) continue;
+        const int64_t k = 512;
+        float *x = malloc(sizeof(float) * k), *a = malloc(sizeof(float) * k), *b = malloc(sizeof(float) * k);
+        fill(x, k, 7);
+        char *q = malloc(qtype_row_size(t, k));
+        qtype_get(t)->from_float(x, q, k);
+        qtype_get(t)->to_float(q, a, k);
+        isa->to_float[t](q, b, k);
+        CHECKF(!memcmp(a, b, sizeof(float) * k), "%s %s to_float differs", isa->name, qtype_name(t));
+        free(x); free(a); free(b); free(q);
+    }
+}
+
 /* Bound on |fast - exact float| for a dot product through activation quantization. */
 static double act_err_bound(uint32_t vdt, const float *w, const float *x, int64_t k) {
     double b = 0, mag = 0;
@@ -97,14 +126,15 @@ static double act_err_bound(uint32_t vdt, const float *w, const float *x, int64_
 /* vec_dot and the tile kernels against the reference vec_dot on the same bytes. */
 static void test_dots(const struct kern_isa *isa, uint32_t t, int64_t k) {
     const struct qtype_traits *tt = qtype_get(t), *vt = qtype_get(tt->vec_dot_type);
-    const int rows = KERN_TILE_R, cols = KERN_TILE_C;
+    enum { ROWS = 2 * KERN_TILE_R + 1 }; /* two full row groups and a tail */
+    const int rows = ROWS, cols = KERN_TILE_C;
     float *wf = malloc(sizeof(float) * (size_t)(k * rows)), *xf = malloc(sizeof(float) * (size_t)(k * cols));
     for (int r = 0; r < rows; r++) fill(wf + r * k, k, r);
     for (int c = 0; c < cols; c++) fill(xf + c * k, k, 100 + c);
     char *wq = quant_rows(t, wf, k, rows), *xq = quant_rows(tt->vec_dot_type, xf, k, cols);
     float *wd = dequant_rows(t, wq, k, rows), *xd = dequant_rows(tt->vec_dot_type, xq, k, cols);
     const size_t nbw = qtype_row_size(t, k), nbx = qtype_row_size(tt->vec_dot_type, k);
-    float ref[KERN_TILE_R * KERN_TILE_C], tol[KERN_TILE_R * KERN_TILE_C];
+    float ref[ROWS * KERN_TILE_C], tol[ROWS * KERN_TILE_C];
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) {
             tt->vec_dot((int)k, &ref[c * rows + r], wq + r * nbw, xq + c * nbx);
@@ -131,7 +161,7 @@ static void test_dots(const struct kern_isa *isa, uint32_t t, int64_t k) {
         int bad = 0;
         for (int nr = 1; nr <= rows; nr++)
             for (int nc = 1; nc <= cols; nc++) {
-                float s[KERN_TILE_R * KERN_TILE_C + 1];
+                float s[ROWS * KERN_TILE_C + 1];
                 for (int i = 0; i <= rows * cols; i++) s[i] = NAN;
                 isa->tile[t]((int)k, wq, nbw, nr, xq, nbx, nc, s, (size_t)rows);
                 for (int c = 0; c < cols; c++)
@@ -240,6 +270,7 @@ int main(void) {
         CHECK(!strcmp(kern_isa_name(), isas[ii]));
         printf("isa %s\n", isa->name);
         test_quantizers(isa);
+        test_to_float(isa);
         test_float_helpers();
         for (size_t ti = 0; ti < N_WTYPES; ti++) {
             const uint32_t t = wtypes[ti];

@@ -1,7 +1,9 @@
-/* x86 AVX-512 (F/BW/VL/DQ + VNNI) kernels for the kern_isa table (kernels.h). The bodies are
- * shared with the AVX2 file (x86_kern.inc); here the int8 dot is one vpdpbusd. Only used
- * after kernels.c has checked the CPU; checked against the scalar reference by
- * tests/test_kernels.c.
+/* x86 AVX-512 (F/BW/VL/DQ + VNNI) kernels for the kern_isa table (kernels.h). Most bodies are
+ * shared with the AVX2 file (x86_kern.inc) with the int8 dot as one vpdpbusd. Q4_0 and Q8_0,
+ * the bandwidth-critical types, get 4-row tiles: one zmm holds the same 16 bytes of a block
+ * from 4 weight rows (one 128-bit lane per row), so the activation block is broadcast once
+ * and the per-block scales of the 4 rows are applied in one multiply. Only used after
+ * kernels.c has checked the CPU; checked against the scalar reference by tests/test_kernels.c.
  */
 #include "kernels.h"
 
@@ -11,6 +13,293 @@ static inline __attribute__((always_inline)) __m256i kx_dot_u8s8(__m256i a, __m2
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b);
 }
 
+static void k5_q4_0_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
+                         size_t lds);
+static void k5_q8_0_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
+                         size_t lds);
+static void k5_q4_K_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
+                         size_t lds);
+static void k5_q6_K_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
+                         size_t lds);
+#define KX_TILE_Q6_K k5_q6_K_tile
+#define KX_TILE_Q4_0 k5_q4_0_tile
+#define KX_TILE_Q4_K k5_q4_K_tile
+#define KX_TILE_Q8_0 k5_q8_0_tile
+
 #include "x86_kern.inc"
+
+/* 16 bytes at the same offset of 4 rows -> one zmm, row r in 128-bit lane r. */
+AI __m512i k5_load4(const uint8_t *p, size_t nbw) {
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + nbw)), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 2 * nbw)), 2);
+    return _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 3 * nbw)), 3);
+}
+
+/* The fp16 scale at the start of a block, from 4 rows -> each repeated over its row's 4
+ * lanes (one permute of the 4 lanes loaded from the block starts, no scalar shuffling). */
+AI __m512 k5_scales4(const uint8_t *p, size_t nbw) {
+    const __m512i z = k5_load4(p, nbw);
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0x00080008, 0x00080008, 0x00100010, 0x00100010, 0x00180018,
+                                          0x00180018, 0, 0, 0, 0, 0, 0, 0, 0); /* 16-bit indices 0,8,16,24 x4 */
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, z)));
+}
+
+/* The next tile's 4 rows follow these 4 in memory; fetching them one tile ahead keeps four
+ * interleaved streams from outrunning the hardware prefetcher (measured +30-60% on decode). */
+AI void k5_prefetch_next(const uint8_t *b, size_t nbw, int bytes) {
+    for (int r = 4; r < 8; r++)
+        for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)b + r * nbw + o, _MM_HINT_T0);
+}
+
+/* Per-row sums of 4 float lanes -> 4 floats. */
+AI __m128 k5_rowsums(__m512 v) {
+    const __m128 a = _mm512_castps512_ps128(v), b = _mm512_extractf32x4_ps(v, 1);
+    const __m128 c = _mm512_extractf32x4_ps(v, 2), d = _mm512_extractf32x4_ps(v, 3);
+    return _mm_hadd_ps(_mm_hadd_ps(a, b), _mm_hadd_ps(c, d));
+}
+
+/* Per activation block, mult * sum(quants) negated: the offset that the unsigned-operand dot
+ * products below start from (Q4_0: q - 8 as q and -8; Q8_0: w + 128 as u8 and -128). Computed
+ * once per tile call for its tokens, it turns two dot instructions per token and block into a
+ * broadcast load; the activation scales are converted to float there too (the fp16 convert
+ * and broadcast would otherwise compete with the dot products for the vector ports). */
+#define K5_MAXB 1024 /* blocks per row the stack buffers hold (k <= 32768, 64 KiB); longer rows take the ymm path */
+static void k5_block_sums(int nb, const void *vx, size_t nbx, int nc, int mult, int32_t *out, float *dy) {
+    for (int c = 0; c < nc; c++) {
+        const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c);
+        for (int i = 0; i < nb; i++) {
+            dy[c * nb + i] = kx_h2f(y[i].d);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)y[i].qs);
+            const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+            out[c * nb + i] = -mult / 4 * kx_hsum_i(s); /* a quarter: it seeds each of a row's 4 lanes */
+        }
+    }
+}
+
+AI void k5_q4_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds,
+                      const int32_t *off, const float *dy) {
+    const uint8_t *w = vw;
+    const int nb = k / 32;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[KERN_TILE_C];
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const uint8_t *b = w + i * sizeof(block_q4_0);
+        _mm_prefetch((const char *)b + (4 + (i & 3)) * nbw, _MM_HINT_T0); /* 4 x 18 bytes ~ a line per row */
+        const __m512i z = k5_load4(b + offsetof(block_q4_0, qs), nbw);
+        const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+        const __m512 dw = k5_scales4(b, nbw);
+        for (int c = 0; c < nc; c++) {
+            const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c) + i;
+            const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->qs));
+            const __m512i yhi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y->qs + 16)));
+            /* (q - 8) . y = q . y - 8 * sum(y), exact in int32; off[] holds -2 * sum(y) per lane */
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_set1_epi32(off[c * nb + i]), lo, ylo), hi, yhi);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * nb + i])), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
+}
+
+AI void k5_q8_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds,
+                      const int32_t *off, const float *dy) {
+    const uint8_t *w = vw;
+    const int nb = k / 32;
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    __m512 acc[KERN_TILE_C];
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const uint8_t *b = w + i * sizeof(block_q8_0);
+        _mm_prefetch((const char *)b + (4 + 2 * (i & 1)) * nbw, _MM_HINT_T0); /* 2 x 34 bytes ~ a line per row */
+        _mm_prefetch((const char *)b + (5 + 2 * (i & 1)) * nbw, _MM_HINT_T0);
+        /* weights go in as unsigned (w + 128); 128 * sum(y) comes back through off[] */
+        const __m512i lo = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs), nbw), x80);
+        const __m512i hi = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs) + 16, nbw), x80);
+        const __m512 dw = k5_scales4(b, nbw);
+        for (int c = 0; c < nc; c++) {
+            const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c) + i;
+            const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->qs));
+            const __m512i yhi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y->qs + 16)));
+            const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_set1_epi32(off[c * nb + i]), lo, ylo), hi, yhi);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * nb + i])), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
+}
+
+/* Q4_K, 4 rows: each lane holds one row. The 6-bit scales and mins are unpacked in-lane
+ * with byte shuffles (so all 4 rows at once), sub-block scales are applied to the i16 pair
+ * sums with vpdpwssd, and the mins meet the activation's bsums summed per 32. */
+AI __m512i k5_shuf(__m512i v, const int8_t *idx16) {
+    return _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)idx16)));
+}
+
+AI void k5_q4_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds) {
+    static const int8_t ix_ls1[16] = { 0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1 };
+    static const int8_t ix_hi03[16] = { -1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1 };
+    static const int8_t ix_lm1[16] = { 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+    static const int8_t ix_lm2[16] = { -1, -1, -1, -1, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1 };
+    static const int8_t ix_hi47[16] = { -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1 };
+    static const int8_t ix_w16[16] = { 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7, -1 };
+    static const int8_t msk_ls[16] = { 63, 63, 63, 63, 15, 15, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0 };
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), m63 = _mm512_set1_epi8(63);
+    const __m512i idx_d = _mm512_setr_epi32(0, 0, 0x00080008, 0x00080008, 0x00100010, 0x00100010, 0x00180018,
+                                            0x00180018, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i idx_m = _mm512_add_epi16(idx_d, _mm512_set1_epi16(1));
+    const uint8_t *w = vw;
+    __m512 acc[KERN_TILE_C];
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < k / QK_K; i++) {
+        const uint8_t *b = w + i * sizeof(block_q4_K);
+        k5_prefetch_next(b, nbw, sizeof(block_q4_K));
+        const __m512i head = k5_load4(b, nbw); /* d, dmin, scales[12] */
+        const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx_d, head)));
+        const __m512 dmw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx_m, head)));
+        const __m512i q = _mm512_bsrli_epi128(head, 4); /* the 12 scale bytes at the start of each lane */
+        const __m512i ls = _mm512_or_si512(
+            _mm512_and_si512(k5_shuf(q, ix_ls1), _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)msk_ls))),
+            _mm512_and_si512(_mm512_srli_epi16(k5_shuf(q, ix_hi03), 2), m30));
+        const __m512i lm = _mm512_or_si512(
+            _mm512_or_si512(_mm512_and_si512(k5_shuf(q, ix_lm1), m63),
+                            _mm512_and_si512(_mm512_srli_epi16(k5_shuf(q, ix_lm2), 4), m4)),
+            _mm512_and_si512(_mm512_srli_epi16(k5_shuf(q, ix_hi47), 2), m30));
+        const __m512i lm16 = k5_shuf(lm, ix_w16);
+        __m512i sumi[KERN_TILE_C];
+        for (int c = 0; c < nc; c++) sumi[c] = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            const __m512i z0 = k5_load4(b + offsetof(block_q4_K, qs) + 32 * j, nbw);
+            const __m512i z1 = k5_load4(b + offsetof(block_q4_K, qs) + 32 * j + 16, nbw);
+            const __m512i l0 = _mm512_and_si512(z0, m4), l1 = _mm512_and_si512(z1, m4);
+            const __m512i h0 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), h1 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+            /* scale of sub-block 2j / 2j+1 as i16 in every word of the row's lane */
+            const __m512i s0 = _mm512_shuffle_epi8(ls, _mm512_set1_epi16((short)(2 * j) | (short)0x8000));
+            const __m512i s1 = _mm512_shuffle_epi8(ls, _mm512_set1_epi16((short)(2 * j + 1) | (short)0x8000));
+            for (int c = 0; c < nc; c++) {
+                const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 64 * j;
+                const __m512i y0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q8));
+                const __m512i y1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 16)));
+                const __m512i y2 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 32)));
+                const __m512i y3 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 48)));
+                const __m512i plo = _mm512_add_epi16(_mm512_maddubs_epi16(l0, y0), _mm512_maddubs_epi16(l1, y1));
+                const __m512i phi = _mm512_add_epi16(_mm512_maddubs_epi16(h0, y2), _mm512_maddubs_epi16(h1, y3));
+                sumi[c] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(sumi[c], plo, s0), phi, s1);
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
+            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y->bsums), _mm_loadu_si128((const __m128i *)(y->bsums + 8)));
+            const __m512i mn = _mm512_madd_epi16(_mm512_broadcast_i32x4(bs), lm16);
+            const __m512 yd = _mm512_set1_ps(y->d);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[c]), _mm512_mul_ps(dw, yd), acc[c]);
+            acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mn), _mm512_mul_ps(dmw, yd), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
+}
+
+/* Q6_K, 4 rows: quants rebuilt as unsigned 0..63 per 16 elements (one scale each), the signed
+ * per-16 scales sign-extended in-lane to i16 for vpdpwssd, the -32 offset through bsums. The
+ * fp16 d is read from the lane that ends at the block's end (no read past the last block). */
+AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds) {
+    static const int8_t ix_lo8[16] = { -1, 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7 };
+    static const int8_t ix_hi8[16] = { -1, 8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15 };
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+    const __m512i idx_d = _mm512_setr_epi32(0x00070007, 0x00070007, 0x000f000f, 0x000f000f, 0x00170017, 0x00170017,
+                                            0x001f001f, 0x001f001f, 0, 0, 0, 0, 0, 0, 0, 0);
+    const uint8_t *w = vw;
+    __m512 acc[KERN_TILE_C];
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < k / QK_K; i++) {
+        const uint8_t *b = w + i * sizeof(block_q6_K);
+        k5_prefetch_next(b, nbw, sizeof(block_q6_K));
+        const __m512i sc8 = k5_load4(b + offsetof(block_q6_K, scales), nbw);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
+            _mm512_permutexvar_epi16(idx_d, k5_load4(b + offsetof(block_q6_K, scales) + 2, nbw))));
+        const __m512i scl = _mm512_srai_epi16(k5_shuf(sc8, ix_lo8), 8), sch = _mm512_srai_epi16(k5_shuf(sc8, ix_hi8), 8);
+        __m512i sumi[KERN_TILE_C];
+        for (int c = 0; c < nc; c++) sumi[c] = _mm512_setzero_si512();
+        for (int g = 0; g < 2; g++)
+            for (int h = 0; h < 2; h++) {
+                const __m512i la = k5_load4(b + offsetof(block_q6_K, ql) + 64 * g + 16 * h, nbw);
+                const __m512i lb = k5_load4(b + offsetof(block_q6_K, ql) + 64 * g + 32 + 16 * h, nbw);
+                const __m512i qh = k5_load4(b + offsetof(block_q6_K, qh) + 32 * g + 16 * h, nbw);
+                for (int t = 0; t < 4; t++) {
+                    const __m512i l = t & 1 ? lb : la;
+                    const __m512i lo = _mm512_and_si512(t >= 2 ? _mm512_srli_epi16(l, 4) : l, m4);
+                    const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 2 * t), m3), 4);
+                    const __m512i q = _mm512_or_si512(lo, hi);
+                    const int si = 8 * g + 2 * t + h; /* scale index, as an i16 word of scl/sch */
+                    const __m512i sv = _mm512_shuffle_epi8(si < 8 ? scl : sch,
+                                                           _mm512_set1_epi16((short)(((si & 7) * 2) | ((si & 7) * 2 + 1) << 8)));
+                    for (int c = 0; c < nc; c++) {
+                        const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 128 * g + 32 * t + 16 * h;
+                        const __m512i y = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q8));
+                        sumi[c] = _mm512_dpwssd_epi32(sumi[c], _mm512_maddubs_epi16(q, y), sv);
+                    }
+                }
+            }
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
+            const __m512i b0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->bsums));
+            const __m512i b1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y->bsums + 8)));
+            const __m512i bias = _mm512_add_epi32(_mm512_madd_epi16(b0, scl), _mm512_madd_epi16(b1, sch));
+            const __m512i tot = _mm512_sub_epi32(sumi[c], _mm512_slli_epi32(bias, 5));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot), _mm512_mul_ps(dw, _mm512_set1_ps(y->d)), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
+}
+
+/* Tiles: 4-row groups in zmm, leftover rows through the shared ymm kernels. */
+#define K5_SWITCH_NC(CALL)                                                                                \
+    switch (nc) {                                                                                         \
+    case 1: CALL(1); break;                                                                               \
+    case 2: CALL(2); break;                                                                               \
+    case 3: CALL(3); break;                                                                               \
+    case 4: CALL(4); break;                                                                               \
+    case 5: CALL(5); break;                                                                               \
+    case 6: CALL(6); break;                                                                               \
+    case 7: CALL(7); break;                                                                               \
+    default: CALL(8); break;                                                                              \
+    }
+_Static_assert(KERN_TILE_C == 8, "K5_SWITCH_NC covers 1..8 tokens");
+
+#define K5_TILE(T)                                                                                        \
+    static void k5_##T##_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, \
+                              float *s, size_t lds) {                                                     \
+        int r = 0;                                                                                        \
+        for (; r + 4 <= nr; r += 4) {                                                                     \
+            const char *wr = (const char *)w + (size_t)r * nbw;                                           \
+            K5_SWITCH_NC(K5_CALL_##T)                                                                     \
+        }                                                                                                 \
+        if (r < nr) kx_##T##_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds); \
+    }
+#define K5_CALL_q4_K(NC) k5_q4_K_4rows(k, wr, nbw, x, nbx, NC, s + r, lds)
+#define K5_CALL_q6_K(NC) k5_q6_K_4rows(k, wr, nbw, x, nbx, NC, s + r, lds)
+K5_TILE(q4_K)
+K5_TILE(q6_K)
+
+/* Q4_0 / Q8_0 first compute the activation offsets of the call's tokens, shared by all rows. */
+#define K5_TILE_OFF(T, MULT)                                                                              \
+    static void k5_##T##_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, \
+                              float *s, size_t lds) {                                                     \
+        int32_t off[KERN_TILE_C * K5_MAXB];                                                               \
+        float dy[KERN_TILE_C * K5_MAXB];                                                                  \
+        const int nb = k / 32;                                                                            \
+        int r = 0;                                                                                        \
+        if (nb <= K5_MAXB && nr >= 4) {                                                                   \
+            k5_block_sums(nb, x, nbx, nc, MULT, off, dy);                                                 \
+            for (; r + 4 <= nr; r += 4) {                                                                 \
+                const char *wr = (const char *)w + (size_t)r * nbw;                                       \
+                K5_SWITCH_NC(K5_CALL_##T)                                                                 \
+            }                                                                                             \
+        }                                                                                                 \
+        if (r < nr) kx_##T##_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds); \
+    }
+#define K5_CALL_q4_0(NC) k5_q4_0_4rows(k, wr, nbw, x, nbx, NC, s + r, lds, off, dy)
+#define K5_CALL_q8_0(NC) k5_q8_0_4rows(k, wr, nbw, x, nbx, NC, s + r, lds, off, dy)
+K5_TILE_OFF(q4_0, 8)
+K5_TILE_OFF(q8_0, 128)
 
 const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES };
