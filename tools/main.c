@@ -12,11 +12,17 @@ struct command {
 static const struct command commands[] = {
     {"run", cmd_run, "generate text from a prompt, streamed"},
     {"chat", cmd_chat, "interactive conversation in the terminal"},
+#ifdef EDGELLM_WITH_SERVER
     {"serve", cmd_serve, "OpenAI- and Ollama-compatible HTTP server with a chat page"},
+#else
+    {"serve", NULL, "(not built: configure with -DEDGELLM_SERVER=ON)"},
+#endif
+    {"bench", cmd_bench, "prompt and generation speed, time to first token, memory"},
     {"info", cmd_info, "what a GGUF file holds"},
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"template", cmd_template, "render a chat template"},
     {"logits", cmd_logits, "logits of a token sequence, as float32"},
+    {"synth", cmd_synth, "write a synthetic GGUF with a real model's layout (benchmarks)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -36,8 +42,14 @@ int main(int argc, char **argv) {
         printf("edgellm %s (%s)\n", edgellm_version(), edgellm_isa());
         return CLI_OK;
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        if (!commands[i].fn) {
+            fprintf(stderr, "edgellm: '%s' is not part of this build %s\n", argv[1], commands[i].summary);
+            return CLI_USAGE;
+        }
+        return commands[i].fn(argc - 1, argv + 1);
+    }
     fprintf(stderr, "edgellm: unknown command '%s' (try edgellm --help)\n", argv[1]);
     return CLI_USAGE;
 }

@@ -1,0 +1,180 @@
+/* edgellm bench: prompt (pp) and generation (tg) speed, time to first token, load time and peak
+ * memory, measured exactly as ../shared/tools/peer-bench.c measures llama.cpp: a context of
+ * pp+tg tokens, one warm-up run, then per run the prompt as one batch from an empty cache (token
+ * i = i*7919 mod n_vocab, logits of the last token only) and tg single-token decodes (token
+ * i*31 mod n_vocab); medians over the runs. --json prints one line for bench/vs-peer.sh.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *CMD = "bench";
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: edgellm bench -m MODEL.gguf [--pp 512] [--tg 128] [-t N] [-r 3] [--kv-type T] [--json]\n"
+            "\n"
+            "  -m FILE        the model\n"
+            "  --pp N         prompt tokens, evaluated as one batch (default 512)\n"
+            "  --tg N         generated tokens, one decode each (default 128)\n"
+            "  -t N           threads (default: all cores)\n"
+            "  -r N           measured runs after one warm-up; medians are reported (default 3)\n"
+            "  --kv-type T    KV cache type: f16 (default), f32, q8_0\n"
+            "  --json         one JSON line: pp_tok_s, tg_tok_s, ttft_ms, load_s, peak_rss_mib, ...\n");
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static const char *kv_name(edgellm_kv_type t) {
+    return t == EDGELLM_KV_F32 ? "f32" : t == EDGELLM_KV_Q8_0 ? "q8_0" : "f16";
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *path = NULL;
+    long pp = 512, tg = 128, reps = 3;
+    int threads = 0, json = 0;
+    edgellm_kv_type kv = EDGELLM_KV_F16;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (cli_is_help(a)) { usage(stdout); return CLI_OK; }
+        if (!strcmp(a, "--json")) { json = 1; continue; }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--pp") || !strcmp(a, "--tg") || !strcmp(a, "-t") ||
+            !strcmp(a, "--threads") || !strcmp(a, "-r") || !strcmp(a, "--reps") || !strcmp(a, "--kv-type")) {
+            if (!(v = cli_value(CMD, argc, argv, &i))) return CLI_USAGE;
+        } else {
+            cli_err(CMD, "unknown option '%s' (see edgellm bench --help)", a);
+            return CLI_USAGE;
+        }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = v;
+        else if (!strcmp(a, "--pp")) { if (!cli_parse_int(CMD, a, v, 1, 1 << 20, &pp)) return CLI_USAGE; }
+        else if (!strcmp(a, "--tg")) { if (!cli_parse_int(CMD, a, v, 1, 1 << 20, &tg)) return CLI_USAGE; }
+        else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) { if (!cli_parse_int(CMD, a, v, 1, 100, &reps)) return CLI_USAGE; }
+        else if (!strcmp(a, "--kv-type")) { if (!cli_parse_kv_type(CMD, v, &kv)) return CLI_USAGE; }
+        else if (!cli_parse_threads(CMD, v, &threads)) return CLI_USAGE;
+    }
+    if (!path) {
+        cli_err(CMD, "-m MODEL.gguf is required (see edgellm bench --help)");
+        return CLI_USAGE;
+    }
+    if (threads == 0) threads = edgellm_n_cores();
+
+    char err[512];
+    struct edgellm_model_params mp = edgellm_model_default_params();
+    struct edgellm_model *model = NULL;
+    mp.n_threads = threads;
+    double t0 = now_s();
+    if (edgellm_model_load(path, &mp, &model, err, sizeof err) != EDGELLM_OK) {
+        cli_err(CMD, "%s", err);
+        return CLI_RUNTIME;
+    }
+    double load_s = now_s() - t0;
+    int32_t n_vocab = edgellm_model_n_vocab(model);
+
+    struct edgellm_context_params cp = edgellm_context_default_params();
+    cp.n_ctx = (uint32_t)(pp + tg);
+    cp.n_batch = (uint32_t)pp;
+    cp.n_seq = 1;
+    cp.n_threads = threads;
+    cp.kv_type = kv;
+    cp.logits_all = 0;
+    struct edgellm_context *ctx = NULL;
+    if (edgellm_context_new(model, &cp, &ctx, err, sizeof err) != EDGELLM_OK) {
+        cli_err(CMD, "%s", err);
+        edgellm_model_free(model);
+        return CLI_RUNTIME;
+    }
+
+    edgellm_token *tok = malloc((size_t)pp * sizeof(*tok));
+    int32_t *pos = malloc((size_t)pp * sizeof(*pos));
+    int8_t *want = calloc((size_t)pp, 1);
+    double *pps = malloc((size_t)reps * sizeof(double)), *tgs = malloc((size_t)reps * sizeof(double));
+    double *ttft = malloc((size_t)reps * sizeof(double));
+    int rc = CLI_OK, finite = 1;
+    if (!tok || !pos || !want || !pps || !tgs || !ttft) {
+        cli_err(CMD, "out of memory");
+        rc = CLI_RUNTIME;
+        goto done;
+    }
+    for (long i = 0; i < pp; i++) tok[i] = (edgellm_token)((i * 7919) % n_vocab), pos[i] = (int32_t)i;
+    want[pp - 1] = 1;
+
+    for (long r = 0; r <= reps; r++) { /* run 0 is the warm-up */
+        edgellm_status st = edgellm_context_seq_truncate(ctx, 0, 0);
+        struct edgellm_batch b = {(int32_t)pp, tok, pos, NULL, want};
+        double a = now_s();
+        if (st == EDGELLM_OK) st = edgellm_context_decode(ctx, &b);
+        double p = now_s() - a;
+        const float *lg = st == EDGELLM_OK ? edgellm_context_logits(ctx, 0) : NULL;
+        if (lg && (!isfinite(lg[0]) || !isfinite(lg[n_vocab - 1]))) finite = 0;
+        a = now_s();
+        for (long i = 0; i < tg && st == EDGELLM_OK; i++) {
+            edgellm_token t1 = (edgellm_token)((i * 31) % n_vocab);
+            int32_t p1 = (int32_t)(pp + i);
+            int8_t l1 = 1;
+            struct edgellm_batch b1 = {1, &t1, &p1, NULL, &l1};
+            st = edgellm_context_decode(ctx, &b1);
+        }
+        double g = now_s() - a;
+        if (st != EDGELLM_OK) {
+            cli_err(CMD, "decode failed: %s (%s)", edgellm_context_errmsg(ctx), edgellm_status_str(st));
+            rc = CLI_RUNTIME;
+            goto done;
+        }
+        lg = edgellm_context_logits(ctx, 0);
+        if (lg)
+            for (int32_t j = 0; j < n_vocab; j++)
+                if (!isfinite(lg[j])) { finite = 0; break; }
+        if (r > 0) pps[r - 1] = (double)pp / p, tgs[r - 1] = (double)tg / g, ttft[r - 1] = p * 1000.0;
+    }
+    if (!finite) cli_err(CMD, "warning: the model produced non-finite logits; the timings may not be meaningful");
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss = (double)ru.ru_maxrss / 1024.0;
+    double pp_s = median(pps, (int)reps), tg_s = median(tgs, (int)reps), ttft_ms = median(ttft, (int)reps);
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    if (json) {
+        printf("{\"engine\":\"edgellm\",\"model\":\"");
+        for (const char *c = name; *c; c++) {
+            if (*c == '"' || *c == '\\') putchar('\\');
+            if ((unsigned char)*c >= 0x20) putchar(*c);
+        }
+        printf("\",\"threads\":%d,\"isa\":\"%s\",\"kv_type\":\"%s\",\"pp\":%ld,\"tg\":%ld,\"reps\":%ld,"
+               "\"pp_tok_s\":%.2f,\"tg_tok_s\":%.2f,\"ttft_ms\":%.1f,\"load_s\":%.3f,\"peak_rss_mib\":%.1f}\n",
+               threads, edgellm_isa(), kv_name(kv), pp, tg, reps, pp_s, tg_s, ttft_ms, load_s, rss);
+    } else {
+        printf("model          %s\n", name);
+        printf("threads        %d (%s), KV cache %s, %ld runs after a warm-up (medians)\n", threads, edgellm_isa(),
+               kv_name(kv), reps);
+        printf("prompt   pp%-5ld %10.2f tok/s\n", pp, pp_s);
+        printf("generate tg%-5ld %10.2f tok/s\n", tg, tg_s);
+        printf("time to first token %7.1f ms\n", ttft_ms);
+        printf("load time      %10.3f s\n", load_s);
+        printf("peak RSS       %10.1f MiB\n", rss);
+    }
+done:
+    free(tok), free(pos), free(want), free(pps), free(tgs), free(ttft);
+    edgellm_context_free(ctx);
+    edgellm_model_free(model);
+    return rc;
+}
