@@ -17,7 +17,7 @@ build:
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	@$(BUILD)/edgellm run -m $(SHARED)/models/aidreams260K-q8_0.gguf -p "Once upon a time" -n 120 --temp 0.8 --seed 42
+	@$(BUILD)/edgellm run -m $(SHARED)/models/aidreams260K-q8_0.gguf -p "Echoes of vectors unfold," -n 100 --temp 0.7 --seed 1
 
 test: build
 	@scripts/deps.sh test
