@@ -27,7 +27,6 @@ static void to_ollama_error(struct srv_reply *r) {
 static int parse_options(const cJSON *root, struct srv_job *job, long long *num_predict, struct srv_reply *r) {
     const char *model;
     int rc;
-    double d;
     long long ll;
     if (srvj_str(root, "model", &model, r) < 0) return -1;
     job->stream = 1;
@@ -48,22 +47,17 @@ static int parse_options(const cJSON *root, struct srv_job *job, long long *num_
     }
     if ((rc = srvj_int(opt, "num_predict", -2, 1e9, num_predict, r)) < 0) return -1;
     if (rc && *num_predict <= 0) *num_predict = -1; /* -1 infinite, -2 fill the context */
-    if ((rc = srvj_num(opt, "temperature", 0, 100, &d, r)) < 0) return -1;
-    if (rc) job->sp.temperature = (float)d;
-    if ((rc = srvj_num(opt, "top_p", 0, 1, &d, r)) < 0) return -1;
-    if (rc) job->sp.top_p = (float)d;
-    if ((rc = srvj_int(opt, "top_k", 0, 1e9, &ll, r)) < 0) return -1;
-    if (rc) job->sp.top_k = (int32_t)ll;
-    if ((rc = srvj_num(opt, "min_p", 0, 1, &d, r)) < 0) return -1;
-    if (rc) job->sp.min_p = (float)d;
-    if ((rc = srvj_num(opt, "repeat_penalty", 0, 100, &d, r)) < 0) return -1;
-    if (rc) job->sp.repeat_penalty = (float)d;
-    if ((rc = srvj_int(opt, "repeat_last_n", -1, 1e9, &ll, r)) < 0) return -1;
-    if (rc) job->sp.penalty_last_n = (int32_t)ll;
-    if ((rc = srvj_num(opt, "presence_penalty", -100, 100, &d, r)) < 0) return -1;
-    if (rc) job->sp.presence_penalty = (float)d;
-    if ((rc = srvj_num(opt, "frequency_penalty", -100, 100, &d, r)) < 0) return -1;
-    if (rc) job->sp.frequency_penalty = (float)d;
+    const struct srvj_opt opts[] = {
+        {"temperature", 0, 100, &job->sp.temperature, NULL},
+        {"top_p", 0, 1, &job->sp.top_p, NULL},
+        {"top_k", 0, 1e9, NULL, &job->sp.top_k},
+        {"min_p", 0, 1, &job->sp.min_p, NULL},
+        {"repeat_penalty", 0, 100, &job->sp.repeat_penalty, NULL},
+        {"repeat_last_n", -1, 1e9, NULL, &job->sp.penalty_last_n},
+        {"presence_penalty", -100, 100, &job->sp.presence_penalty, NULL},
+        {"frequency_penalty", -100, 100, &job->sp.frequency_penalty, NULL},
+    };
+    if (srvj_opts(opt, opts, (int)(sizeof opts / sizeof opts[0]), r) < 0) return -1;
     if ((rc = srvj_int(opt, "seed", -9.2e18, 9.2e18, &ll, r)) < 0) return -1;
     if (rc) job->sp.seed = (uint64_t)ll;
     if (srvj_stop(opt, "stop", job, r) < 0) return -1;

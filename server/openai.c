@@ -50,6 +50,19 @@ int srvj_int(const cJSON *o, const char *key, double lo, double hi, long long *o
     return 1;
 }
 
+int srvj_opts(const cJSON *o, const struct srvj_opt *opts, int n, struct srv_reply *r) {
+    for (int k = 0; k < n; k++) {
+        double d;
+        long long ll;
+        int rc = opts[k].i ? srvj_int(o, opts[k].key, opts[k].lo, opts[k].hi, &ll, r)
+                           : srvj_num(o, opts[k].key, opts[k].lo, opts[k].hi, &d, r);
+        if (rc < 0) return -1;
+        if (rc && opts[k].i) *opts[k].i = (int32_t)ll;
+        else if (rc) *opts[k].f = (float)d;
+    }
+    return 0;
+}
+
 int srvj_str(const cJSON *o, const char *key, const char **out, struct srv_reply *r) {
     const cJSON *v = member(o, key);
     if (!v) return 0;
@@ -168,7 +181,6 @@ void srv_submit(struct server *s, struct srv_job *job, struct srv_reply *r) {
 
 /* The sampling members both OpenAI endpoints share. */
 static int parse_common(const cJSON *root, struct srv_job *job, long long *max_tokens, struct srv_reply *r) {
-    double d;
     long long ll;
     int b, rc;
     const char *model;
@@ -181,18 +193,15 @@ static int parse_common(const cJSON *root, struct srv_job *job, long long *max_t
     job->sp.top_k = 0;
     job->sp.min_p = 0;
     job->sp.repeat_penalty = 1.0f;
-    if ((rc = srvj_num(root, "temperature", 0, 2, &d, r)) < 0) return -1;
-    if (rc) job->sp.temperature = (float)d;
-    if ((rc = srvj_num(root, "top_p", 0, 1, &d, r)) < 0) return -1;
-    if (rc) job->sp.top_p = (float)d;
-    if ((rc = srvj_int(root, "top_k", 0, 1e9, &ll, r)) < 0) return -1;
-    if (rc) job->sp.top_k = (int32_t)ll;
-    if ((rc = srvj_num(root, "min_p", 0, 1, &d, r)) < 0) return -1;
-    if (rc) job->sp.min_p = (float)d;
-    if ((rc = srvj_num(root, "presence_penalty", -2, 2, &d, r)) < 0) return -1;
-    if (rc) job->sp.presence_penalty = (float)d;
-    if ((rc = srvj_num(root, "frequency_penalty", -2, 2, &d, r)) < 0) return -1;
-    if (rc) job->sp.frequency_penalty = (float)d;
+    const struct srvj_opt opts[] = {
+        {"temperature", 0, 2, &job->sp.temperature, NULL},
+        {"top_p", 0, 1, &job->sp.top_p, NULL},
+        {"top_k", 0, 1e9, NULL, &job->sp.top_k},
+        {"min_p", 0, 1, &job->sp.min_p, NULL},
+        {"presence_penalty", -2, 2, &job->sp.presence_penalty, NULL},
+        {"frequency_penalty", -2, 2, &job->sp.frequency_penalty, NULL},
+    };
+    if (srvj_opts(root, opts, (int)(sizeof opts / sizeof opts[0]), r) < 0) return -1;
     if ((rc = srvj_int(root, "seed", -9.2e18, 9.2e18, &ll, r)) < 0) return -1;
     job->sp.seed = rc ? (uint64_t)ll : (uint64_t)srv_now_ns();
     if (srvj_stop(root, "stop", job, r) < 0) return -1;

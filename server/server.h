@@ -146,6 +146,16 @@ int srvj_bool(const struct cJSON *o, const char *key, int *out, struct srv_reply
 int srvj_num(const struct cJSON *o, const char *key, double lo, double hi, double *out, struct srv_reply *r);
 int srvj_int(const struct cJSON *o, const char *key, double lo, double hi, long long *out, struct srv_reply *r);
 int srvj_str(const struct cJSON *o, const char *key, const char **out, struct srv_reply *r);
+/* A numeric sampling option of a request: its JSON name, accepted range and the field it sets
+ * (exactly one of f / i). The two APIs differ only in names and ranges. */
+struct srvj_opt {
+    const char *key;
+    double lo, hi;
+    float *f;
+    int32_t *i;
+};
+/* Applies every option present in o; -1 (with the 400 reply set) on the first invalid one. */
+int srvj_opts(const struct cJSON *o, const struct srvj_opt *opts, int n, struct srv_reply *r);
 /* "stop": a string or a list of strings, copied into job->stop. */
 int srvj_stop(const struct cJSON *o, const char *key, struct srv_job *job, struct srv_reply *r);
 /* Normalizes a chat message list into [{"role","content"}] JSON text (malloc'd), or NULL + 400. */
