@@ -1,10 +1,13 @@
 /* Small library-wide entry points: version, status names, the deallocator for memory the
  * library hands to the caller, and system facts. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "edgellm.h"
 #include "kernels.h"
 #include "os.h"
+#include "util.h"
 
 const char *edgellm_version(void) { return EDGELLM_VERSION; }
 
@@ -28,3 +31,13 @@ void edgellm_free(void *p) { free(p); }
 const char *edgellm_isa(void) { return kern_isa_name(); }
 
 int edgellm_n_cores(void) { return os_n_cores(); }
+
+int util_errf(char *err, size_t err_size, int st, const char *fmt, ...) {
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}

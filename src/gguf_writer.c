@@ -4,6 +4,7 @@
  * zero padding to the alignment, then each tensor's data followed by padding to the alignment.
  */
 #include "gguf_writer.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -347,19 +348,8 @@ static int sink_zeros(struct sink *s, uint64_t n) {
     return 0;
 }
 
-static int wfail(char *err, size_t err_size, int st, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int wfail(char *err, size_t err_size, int st, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 static int write_all(struct gguf_writer *w, struct sink *s, char *err, size_t err_size) {
-    if (w->status) return wfail(err, err_size, w->status, "%s", w->err);
+    if (w->status) return util_errf(err, err_size, w->status, "%s", w->err);
     uint32_t u32;
     uint64_t u64;
     int st = sink_write(s, "GGUF", 4);
@@ -384,7 +374,7 @@ static int write_all(struct gguf_writer *w, struct sink *s, char *err, size_t er
         off += pad_to(t->nbytes, w->alignment);
     }
     if (!st) st = sink_zeros(s, pad_to(s->pos, w->alignment) - s->pos);
-    if (st) return wfail(err, err_size, st, "write error in the GGUF header: %s", strerror(errno));
+    if (st) return util_errf(err, err_size, st, "write error in the GGUF header: %s", strerror(errno));
 
     uint8_t *chunk = NULL;
     size_t chunk_cap = 0;
@@ -403,7 +393,7 @@ static int write_all(struct gguf_writer *w, struct sink *s, char *err, size_t er
                 chunk = malloc(need);
                 chunk_cap = chunk ? need : 0;
                 if (!chunk) {
-                    st = wfail(err, err_size, EDGELLM_ERR_NOMEM, "out of memory (%zu bytes) writing tensor '%s'", need, t->name);
+                    st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory (%zu bytes) writing tensor '%s'", need, t->name);
                     break;
                 }
             }
@@ -412,13 +402,13 @@ static int write_all(struct gguf_writer *w, struct sink *s, char *err, size_t er
                 int fst = t->fill(t->user, i, r, n, chunk);
                 if (fst) {
                     free(chunk);
-                    return wfail(err, err_size, fst, "filling tensor '%s' failed (status %d)", t->name, fst);
+                    return util_errf(err, err_size, fst, "filling tensor '%s' failed (status %d)", t->name, fst);
                 }
                 st = sink_write(s, chunk, n * t->row_size);
             }
         }
         if (!st) st = sink_zeros(s, pad_to(t->nbytes, w->alignment) - t->nbytes);
-        if (st == EDGELLM_ERR_IO) st = wfail(err, err_size, st, "write error in the data of tensor '%s': %s", t->name, strerror(errno));
+        if (st == EDGELLM_ERR_IO) st = util_errf(err, err_size, st, "write error in the data of tensor '%s': %s", t->name, strerror(errno));
     }
     free(chunk);
     return st;
@@ -426,13 +416,13 @@ static int write_all(struct gguf_writer *w, struct sink *s, char *err, size_t er
 
 int gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err, size_t err_size) {
     if (err && err_size) err[0] = 0;
-    if (w->status) return wfail(err, err_size, w->status, "%s", w->err);
+    if (w->status) return util_errf(err, err_size, w->status, "%s", w->err);
     struct sink s = {0};
     s.f = fopen(path, "wb");
-    if (!s.f) return wfail(err, err_size, EDGELLM_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+    if (!s.f) return util_errf(err, err_size, EDGELLM_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
     setvbuf(s.f, NULL, _IOFBF, 1 << 20);
     int st = write_all(w, &s, err, err_size);
-    if (fclose(s.f) != 0 && !st) st = wfail(err, err_size, EDGELLM_ERR_IO, "cannot finish writing '%s': %s", path, strerror(errno));
+    if (fclose(s.f) != 0 && !st) st = util_errf(err, err_size, EDGELLM_ERR_IO, "cannot finish writing '%s': %s", path, strerror(errno));
     if (st) unlink(path);
     return st;
 }
@@ -441,13 +431,13 @@ int gguf_writer_write_mem(struct gguf_writer *w, void **out, uint64_t *size, cha
     if (err && err_size) err[0] = 0;
     *out = NULL;
     *size = 0;
-    if (w->status) return wfail(err, err_size, w->status, "%s", w->err);
+    if (w->status) return util_errf(err, err_size, w->status, "%s", w->err);
     uint64_t total = gguf_writer_file_size(w);
-    if (total > SIZE_MAX) return wfail(err, err_size, EDGELLM_ERR_NOMEM, "file of %" PRIu64 " bytes does not fit in memory", total);
+    if (total > SIZE_MAX) return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "file of %" PRIu64 " bytes does not fit in memory", total);
     struct sink s = {0};
     s.mem = malloc(total ? (size_t)total : 1);
     s.cap = total;
-    if (!s.mem) return wfail(err, err_size, EDGELLM_ERR_NOMEM, "out of memory (%" PRIu64 " bytes) for the GGUF buffer", total);
+    if (!s.mem) return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory (%" PRIu64 " bytes) for the GGUF buffer", total);
     int st = write_all(w, &s, err, err_size);
     if (st) { free(s.mem); return st; }
     *out = s.mem;

@@ -16,6 +16,7 @@
 #include "edgellm.h"
 #include "gguf.h"
 #include "gguf_writer.h"
+#include "util.h"
 #include "qtypes.h"
 
 #define SYNTH_STD 0.02f
@@ -63,17 +64,6 @@ struct synth_layout {
     struct synth_tensor *t;
     int n, cap;
 };
-
-static int serr(char *err, size_t err_size, int st, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int serr(char *err, size_t err_size, int st, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 static int layout_add(struct synth_layout *L, const char *name, uint32_t type, int n_dims, int64_t ne0, int64_t ne1) {
     if (L->n == L->cap) {
@@ -145,20 +135,20 @@ static int layout_parse(const char *path, FILE *f, struct synth_layout *L, char 
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (!len || line[0] == '#') continue;
         char *name = line, *type = strchr(name, '\t'), *shape = type ? strchr(type + 1, '\t') : NULL;
-        if (!shape) return serr(err, err_size, EDGELLM_ERR_FORMAT, "%s:%d: expected name, type and shape", path, lineno);
+        if (!shape) return util_errf(err, err_size, EDGELLM_ERR_FORMAT, "%s:%d: expected name, type and shape", path, lineno);
         *type++ = 0;
         *shape++ = 0;
         uint32_t t;
-        if (!type_from_name(type, &t)) return serr(err, err_size, EDGELLM_ERR_UNSUPPORTED, "%s:%d: unknown type '%s'", path, lineno, type);
+        if (!type_from_name(type, &t)) return util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "%s:%d: unknown type '%s'", path, lineno, type);
         char *end;
         long long a = strtoll(shape, &end, 10), b = 1;
         int nd = 1;
         if (*end == ',') { b = strtoll(end + 1, &end, 10); nd = 2; }
         if (*end || a < 1 || b < 1 || strlen(name) >= 64)
-            return serr(err, err_size, EDGELLM_ERR_FORMAT, "%s:%d: bad shape or name", path, lineno);
-        if (layout_add(L, name, t, nd, a, b)) return serr(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
+            return util_errf(err, err_size, EDGELLM_ERR_FORMAT, "%s:%d: bad shape or name", path, lineno);
+        if (layout_add(L, name, t, nd, a, b)) return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
-    if (L->n == 0) return serr(err, err_size, EDGELLM_ERR_FORMAT, "%s lists no tensors", path);
+    if (L->n == 0) return util_errf(err, err_size, EDGELLM_ERR_FORMAT, "%s lists no tensors", path);
     return 0;
 }
 
@@ -177,17 +167,17 @@ static const struct synth_preset *find_preset(const char *name) {
 /* Checks the parameters and builds the layout (TSV if present, else derived). */
 static int synth_prepare(const struct edgellm_synth_params *sp, const struct synth_preset **pp, int *fi,
                          struct synth_layout *L, char *err, size_t err_size) {
-    if (!sp || !sp->shared_dir) return serr(err, err_size, EDGELLM_ERR_ARG, "no shared data folder given");
+    if (!sp || !sp->shared_dir) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no shared data folder given");
     *pp = find_preset(sp->preset);
-    if (!*pp) return serr(err, err_size, EDGELLM_ERR_ARG, "unknown preset '%s' (known: r1-qwen-1.5b, r1-qwen-tiny)",
+    if (!*pp) return util_errf(err, err_size, EDGELLM_ERR_ARG, "unknown preset '%s' (known: r1-qwen-1.5b, r1-qwen-tiny)",
                           sp->preset ? sp->preset : "");
     *fi = ftype_index(sp->type);
-    if (*fi < 0) return serr(err, err_size, EDGELLM_ERR_ARG, "unknown type '%s' (q4_0, q8_0 or q4_k_m)", sp->type ? sp->type : "");
+    if (*fi < 0) return util_errf(err, err_size, EDGELLM_ERR_ARG, "unknown type '%s' (q4_0, q8_0 or q4_k_m)", sp->type ? sp->type : "");
     char path[4096];
     if (sp->presets_dir) snprintf(path, sizeof path, "%s/%s-%s.tsv", sp->presets_dir, sp->preset, sp->type);
     else snprintf(path, sizeof path, "%s/presets/%s-%s.tsv", sp->shared_dir, sp->preset, sp->type);
     FILE *f = fopen(path, "r");
-    if (!f) return layout_derive(*pp, sp->type, L) ? serr(err, err_size, EDGELLM_ERR_NOMEM, "out of memory") : 0;
+    if (!f) return layout_derive(*pp, sp->type, L) ? util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory") : 0;
     int st = layout_parse(path, f, L, err, err_size);
     fclose(f);
     return st;
@@ -201,7 +191,7 @@ edgellm_status edgellm_synth_layout(const struct edgellm_synth_params *params, c
     int st = synth_prepare(params, &p, &fi, &L, err, err_size);
     size_t cap = 128 + (size_t)L.n * 96, n = 0;
     char *buf = st ? NULL : malloc(cap);
-    if (!st && !buf) st = serr(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
+    if (!st && !buf) st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     if (buf) {
         n += (size_t)snprintf(buf + n, cap - n, "# tensor\ttype\tshape (ne0,ne1: ne0 is the row length)\n");
         for (int i = 0; i < L.n; i++) {
@@ -352,7 +342,7 @@ static int add_vocab(struct gguf_writer *w, const struct gguf_file *v, const str
     const struct gguf_kv *merges = gguf_get_arr(v, "tokenizer.ggml.merges", GGUF_T_STRING);
     struct gguf_str model;
     if (!toks || !types || !merges || types->n != toks->n || !gguf_get_str(v, "tokenizer.ggml.model", &model) || toks->n <= R1_BOS)
-        return serr(err, err_size, EDGELLM_ERR_FORMAT, "the vocabulary file lacks tokens, token types or merges");
+        return util_errf(err, err_size, EDGELLM_ERR_FORMAT, "the vocabulary file lacks tokens, token types or merges");
     uint64_t n = toks->n;
     struct gguf_str *s = malloc(n * sizeof(*s));
     const char **sp = malloc(n * sizeof(*sp));
@@ -360,7 +350,7 @@ static int add_vocab(struct gguf_writer *w, const struct gguf_file *v, const str
     int32_t *ty = malloc(n * sizeof(*ty));
     if (!s || !sp || !lens || !ty) {
         free(s), free(sp), free(lens), free(ty);
-        return serr(err, err_size, EDGELLM_ERR_NOMEM, "out of memory copying the vocabulary");
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory copying the vocabulary");
     }
     gguf_arr_strings(toks, s);
     for (uint64_t i = 0; i < n; i++) sp[i] = s[i].ptr, lens[i] = s[i].len, ty[i] = (int32_t)gguf_arr_num(types, i);
@@ -380,7 +370,7 @@ static int add_vocab(struct gguf_writer *w, const struct gguf_file *v, const str
     gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 1);
     gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", 0);
     free(s), free(sp), free(lens), free(ty);
-    return gguf_writer_status(w) ? serr(err, err_size, gguf_writer_status(w), "%s", gguf_writer_error(w)) : 0;
+    return gguf_writer_status(w) ? util_errf(err, err_size, gguf_writer_status(w), "%s", gguf_writer_error(w)) : 0;
 }
 
 edgellm_status edgellm_synth_write(const struct edgellm_synth_params *params, const char *out_path, char *err, size_t err_size) {
@@ -394,7 +384,7 @@ edgellm_status edgellm_synth_write(const struct edgellm_synth_params *params, co
     int fi;
     if (err && err_size) err[0] = 0;
     int st = synth_prepare(params, &p, &fi, &L, err, err_size);
-    if (!st && !out_path) st = serr(err, err_size, EDGELLM_ERR_ARG, "no output path");
+    if (!st && !out_path) st = util_errf(err, err_size, EDGELLM_ERR_ARG, "no output path");
     if (!st) {
         snprintf(path, sizeof path, "%s/vocab/%s", params->shared_dir, p->vocab);
         st = gguf_open(path, 1, &vocab, err, err_size);
@@ -408,9 +398,9 @@ edgellm_status edgellm_synth_write(const struct edgellm_synth_params *params, co
             else tmpl[n] = 0;
         }
         if (f) fclose(f);
-        if (!tmpl || n < 0) st = serr(err, err_size, EDGELLM_ERR_IO, "cannot read the chat template %s", path);
+        if (!tmpl || n < 0) st = util_errf(err, err_size, EDGELLM_ERR_IO, "cannot read the chat template %s", path);
     }
-    if (!st && !(w = gguf_writer_new())) st = serr(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
+    if (!st && !(w = gguf_writer_new())) st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     if (!st) {
         gguf_writer_add_str(w, "general.architecture", "qwen2");
         gguf_writer_add_str(w, "general.name", p->general_name);
@@ -434,12 +424,12 @@ edgellm_status edgellm_synth_write(const struct edgellm_synth_params *params, co
         sf.L = &L;
         sf.rng = malloc((size_t)L.n * sizeof(*sf.rng));
         sf.row = malloc((size_t)max_ne0 * sizeof(float));
-        if (!sf.rng || !sf.row) st = serr(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
+        if (!sf.rng || !sf.row) st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
         for (int i = 0; i < L.n && !st; i++) {
             uint64_t x = params->seed * 0x100000001b3ull + (uint64_t)i;
             for (int k = 0; k < 4; k++) sf.rng[i].s[k] = splitmix64(&x);
             if (gguf_writer_add_tensor(w, L.t[i].name, L.t[i].type, L.t[i].n_dims, L.t[i].ne, NULL, fill_rows, &sf) < 0)
-                st = serr(err, err_size, gguf_writer_status(w), "%s", gguf_writer_error(w));
+                st = util_errf(err, err_size, gguf_writer_status(w), "%s", gguf_writer_error(w));
         }
     }
     if (!st) st = gguf_writer_write_file(w, out_path, err, err_size);
