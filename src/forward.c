@@ -326,10 +326,9 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
                 uint32_t r = (uint32_t)t * gq + h;
                 const float *q = c->q + ((size_t)(t0 + t) * hp->n_head + (size_t)g * gq + h) * hd;
                 float *pr = p + (size_t)r * ATT_CHUNK, m_new = mx[r];
-                for (uint32_t j = 0; j < njt; j++) {
-                    pr[j] = kern_dot_f32(q, kc + (size_t)j * hd, (int)hd) * scale;
+                kern_scores_f32(pr, q, kc, hd, (int)njt, (int)hd, scale);
+                for (uint32_t j = 0; j < njt; j++)
                     if (pr[j] > m_new) m_new = pr[j];
-                }
                 float corr = expf(mx[r] - m_new), ls = 0.0f; /* exp(-inf) = 0 on the first chunk */
                 for (uint32_t j = 0; j < njt; j++) {
                     pr[j] = expf(pr[j] - m_new);
@@ -338,7 +337,7 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
                 float *o = acc + (size_t)r * hd;
                 if (corr != 1.0f)
                     for (uint32_t i = 0; i < hd; i++) o[i] *= corr;
-                for (uint32_t j = 0; j < njt; j++) kern_axpy_f32(o, pr[j], vc + (size_t)j * hd, (int)hd);
+                kern_wsum_f32(o, pr, vc, hd, (int)njt, (int)hd);
                 sum[r] = sum[r] * corr + ls;
                 mx[r] = m_new;
             }
@@ -397,9 +396,13 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
         const struct layer_weights *L = &m->layers[il];
         if (c->abort_fn && c->abort_fn(c->abort_user)) return ctx_fail(c, EDGELLM_ERR_ABORTED, "decode aborted by the caller");
         rmsnorm_rows(c->xn, c->x, &L->attn_norm, n, e, hp->norm_eps);
-        kern_matmul(c->tp, &L->wq, c->xn, n, c->q, L->wq.ne[1], c->mm_scratch);
-        kern_matmul(c->tp, &L->wk, c->xn, n, c->k, L->wk.ne[1], c->mm_scratch);
-        kern_matmul(c->tp, &L->wv, c->xn, n, c->v, L->wv.ne[1], c->mm_scratch);
+        {
+            /* one quantization of xn and one thread-pool job for the three projections */
+            const struct weight *ws[3] = {&L->wq, &L->wk, &L->wv};
+            float *ys[3] = {c->q, c->k, c->v};
+            const int64_t ld[3] = {L->wq.ne[1], L->wk.ne[1], L->wv.ne[1]};
+            kern_matmul_n(c->tp, 3, ws, c->xn, n, ys, ld, c->mm_scratch);
+        }
         add_bias(c->q, &L->bq, n);
         add_bias(c->k, &L->bk, n);
         add_bias(c->v, &L->bv, n);
@@ -414,8 +417,12 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
         kern_matmul(c->tp, &L->wo, c->att, n, c->xn, e, c->mm_scratch);
         for (size_t i = 0; i < (size_t)n * e; i++) c->x[i] += c->xn[i];
         rmsnorm_rows(c->xn, c->x, &L->ffn_norm, n, e, hp->norm_eps);
-        kern_matmul(c->tp, &L->w_gate, c->xn, n, c->gate, hp->n_ff, c->mm_scratch);
-        kern_matmul(c->tp, &L->w_up, c->xn, n, c->up, hp->n_ff, c->mm_scratch);
+        {
+            const struct weight *ws[2] = {&L->w_gate, &L->w_up};
+            float *ys[2] = {c->gate, c->up};
+            const int64_t ld[2] = {hp->n_ff, hp->n_ff};
+            kern_matmul_n(c->tp, 2, ws, c->xn, n, ys, ld, c->mm_scratch);
+        }
         for (int t = 0; t < n; t++) kern_silu_mul(c->gate + (size_t)t * hp->n_ff, c->up + (size_t)t * hp->n_ff, (int)hp->n_ff);
         kern_matmul(c->tp, &L->w_down, c->gate, n, c->xn, e, c->mm_scratch);
         for (size_t i = 0; i < (size_t)n * e; i++) c->x[i] += c->xn[i];

@@ -3,7 +3,8 @@
  * (pthread_once), EDGELLM_ISA can force one. kern_matmul quantizes the activations once into
  * the caller's scratch ([n][row of vec_dot_type], rows 64-byte aligned), then threads take
  * chunks of output rows from an atomic counter, each doing all n tokens for its rows (tiles of
- * KERN_TILE_C tokens) so the weights come from memory once per matmul.
+ * KERN_TILE_C tokens) so the weights come from memory once per matmul. kern_matmul_n does the
+ * same for several weights sharing one input (Q/K/V, gate/up): one quantization, one job.
  */
 #include "kernels.h"
 
@@ -120,8 +121,12 @@ size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n) {
     return kern_x_stride(wtype, k) * (size_t)(n > 0 ? n : 0) + KERN_ALIGN;
 }
 
+/* Output rows per work item when there are several token tiles (prefill); 128 measured the same. */
+#define KERN_CHUNK_PF 64
+#define KERN_MAXW 4 /* weights one kern_matmul_n job can share an input between */
+
 struct kern_mm_job {
-    const struct weight *w;
+    const struct weight *w;    /* the weight kern_mm_rows works on (set per item) */
     const float *x;
     int n;
     int64_t k;
@@ -132,8 +137,18 @@ struct kern_mm_job {
     qtype_from_float_fn quant;
     qtype_vec_dot_fn vec_dot;
     kern_tile_fn tile;
-    long chunk;                /* output rows per work item */
-    atomic_long next;          /* next chunk to take */
+    int tile_c;                /* tokens per tile call */
+    /* the items of weight i are [first[i], first[i + 1]), chunks[i] output rows each */
+    int nw;
+    const struct weight *ws[KERN_MAXW];
+    float *ys[KERN_MAXW];
+    int64_t ldys[KERN_MAXW];
+    long chunks[KERN_MAXW];
+    long first[KERN_MAXW + 1];
+    kern_tile_fn tiles[KERN_MAXW];
+    int tile_cs[KERN_MAXW];
+    qtype_vec_dot_fn dots[KERN_MAXW];
+    atomic_long next;          /* next item to take */
 };
 
 static void kern_quant_worker(void *arg, int ith, int nth) {
@@ -151,8 +166,9 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
         /* one call per tile of tokens covers all the chunk's rows: the kernel keeps the tokens'
          * activations in L1 and shares per-token work (offsets, scales) across row groups,
          * while the chunk's weights stay in L2 from one token tile to the next */
-        for (int j = 0; j < job->n; j += KERN_TILE_C) {
-            const int nc = job->n - j < KERN_TILE_C ? job->n - j : KERN_TILE_C;
+        const int tc = job->tile_c;
+        for (int j = 0; j < job->n; j += tc) {
+            const int nc = job->n - j < tc ? job->n - j : tc;
             job->tile(k, wd + (size_t)r0 * w->nb_row, w->nb_row, (int)(r1 - r0), job->xq + (size_t)j * job->xstride,
                       job->xstride, nc, job->y + j * job->ldy + r0, (size_t)job->ldy);
         }
@@ -165,44 +181,89 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
 
 static void kern_mm_worker(void *arg, int ith, int nth) {
     struct kern_mm_job *job = arg;
-    const long rows = (long)job->w->ne[1];
+    struct kern_mm_job local; /* per-thread view: w, y, tile, vec_dot change per item */
+    local.x = job->x;
+    local.n = job->n;
+    local.k = job->k;
+    local.xq = job->xq;
+    local.xstride = job->xstride;
     for (;;) {
         const long c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        const long r0 = c * job->chunk;
-        if (r0 >= rows) break;
-        kern_mm_rows(job, r0, r0 + job->chunk < rows ? r0 + job->chunk : rows);
+        if (c >= job->first[job->nw]) break;
+        int i = 0;
+        while (c >= job->first[i + 1]) i++;
+        const long rows = (long)job->ws[i]->ne[1], r0 = (c - job->first[i]) * job->chunks[i];
+        local.w = job->ws[i];
+        local.y = job->ys[i];
+        local.ldy = job->ldys[i];
+        local.tile = job->tiles[i];
+        local.tile_c = job->tile_cs[i];
+        local.vec_dot = job->dots[i];
+        kern_mm_rows(&local, r0, r0 + job->chunks[i] < rows ? r0 + job->chunks[i] : rows);
     }
 }
 
-void kern_matmul(struct threadpool *tp, const struct weight *w, const float *x, int n, float *y, int64_t ldy,
-                 void *scratch) {
+/* Output rows per work item: enough items per thread that a thread slowed by another process
+ * is covered by the others, few enough that the counter is not contended; whole tiles only. */
+static long kern_chunk(long rows, int n, int nth) {
+    long chunk = nth == 1 ? rows : rows / (nth * 8);
+    if (n > KERN_TILE_C && chunk > KERN_CHUNK_PF) chunk = KERN_CHUNK_PF; /* keeps the chunk's weights in L2 across token tiles */
+    chunk = (chunk + KERN_TILE_R - 1) / KERN_TILE_R * KERN_TILE_R;
+    return chunk < KERN_TILE_R ? KERN_TILE_R : chunk;
+}
+
+void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w, const float *x, int n, float *const *y,
+                   const int64_t *ldy, void *scratch) {
     const struct kern_isa *isa = kern_active();
-    const struct qtype_traits *tt = qtype_get(w->type);
-    if (!tt || n <= 0) return;
-    const uint32_t vdt = tt->vec_dot_type;
+    if (nw <= 0 || n <= 0) return;
+    const struct qtype_traits *tt0 = qtype_get(w[0]->type);
+    int same = nw <= KERN_MAXW && tt0 != NULL;
+    for (int i = 1; same && i < nw; i++) {
+        const struct qtype_traits *ti = qtype_get(w[i]->type);
+        same = ti && ti->vec_dot_type == tt0->vec_dot_type && w[i]->ne[0] == w[0]->ne[0];
+    }
+    if (!same) { /* the inputs would be quantized differently: one at a time */
+        for (int i = 0; i < nw; i++) kern_matmul(tp, w[i], x, n, y[i], ldy[i], scratch);
+        return;
+    }
+    const uint32_t vdt = tt0->vec_dot_type;
     const struct qtype_traits *vt = qtype_get(vdt);
     struct kern_mm_job job = {
-        .w = w, .x = x, .n = n, .k = w->ne[0], .y = y, .ldy = ldy,
-        .xstride = kern_x_stride(w->type, w->ne[0]),
+        .w = w[0], .x = x, .n = n, .k = w[0]->ne[0],
+        .xstride = kern_x_stride(w[0]->type, w[0]->ne[0]),
         .quant = isa->quantize[vdt] ? isa->quantize[vdt] : vt->from_float,
-        .vec_dot = isa->vec_dot[w->type] ? isa->vec_dot[w->type] : tt->vec_dot,
-        .tile = isa->tile[w->type],
+        .nw = nw,
     };
     job.xq = (char *)(((uintptr_t)scratch + KERN_ALIGN - 1) / KERN_ALIGN * KERN_ALIGN);
     if (n == 1 || !tp || tp_n_threads(tp) == 1) kern_quant_worker(&job, 0, 1);
     else tp_run(tp, kern_quant_worker, &job);
 
-    /* Enough chunks per thread that a thread slowed by another process is covered by the
-     * others, few enough that the counter is not contended; whole tiles only. */
-    const long rows = (long)w->ne[1];
     const int nth = tp_n_threads(tp);
-    long chunk = nth == 1 ? rows : rows / (nth * 8);
-    if (n > KERN_TILE_C && chunk > 64) chunk = 64; /* keeps the chunk's weights in L2 across token tiles */
-    chunk = (chunk + KERN_TILE_R - 1) / KERN_TILE_R * KERN_TILE_R;
-    if (chunk < KERN_TILE_R) chunk = KERN_TILE_R;
-    job.chunk = chunk;
+    long total_rows = 0;
+    for (int i = 0; i < nw; i++) total_rows += (long)w[i]->ne[1];
+    /* one chunk size for the whole job, from all its rows, so that its items cost alike */
+    const long chunk = kern_chunk(total_rows, n, nth);
+    job.first[0] = 0;
+    for (int i = 0; i < nw; i++) {
+        const struct qtype_traits *ti = qtype_get(w[i]->type);
+        const long rows = (long)w[i]->ne[1];
+        job.ws[i] = w[i];
+        job.ys[i] = y[i];
+        job.ldys[i] = ldy[i];
+        job.tiles[i] = isa->tile[w[i]->type];
+        const int tc = isa->tile_c[w[i]->type];
+        job.tile_cs[i] = tc > 0 && tc <= KERN_TILE_C_MAX ? tc : KERN_TILE_C;
+        job.dots[i] = isa->vec_dot[w[i]->type] ? isa->vec_dot[w[i]->type] : ti->vec_dot;
+        job.chunks[i] = chunk;
+        job.first[i + 1] = job.first[i] + (rows + chunk - 1) / chunk;
+    }
     atomic_init(&job.next, 0);
     tp_run(tp, kern_mm_worker, &job);
+}
+
+void kern_matmul(struct threadpool *tp, const struct weight *w, const float *x, int n, float *y, int64_t ldy,
+                 void *scratch) {
+    kern_matmul_n(tp, 1, &w, x, n, &y, &ldy, scratch);
 }
 
 void kern_get_row(const struct weight *w, int64_t r, float *y) {
@@ -256,4 +317,22 @@ void kern_axpy_f32(float *y, float a, const float *x, int n) {
 void kern_silu_mul(float *g, const float *u, int n) {
     const struct kern_isa *isa = kern_active();
     (isa->silu_mul ? isa->silu_mul : kern_silu_mul_ref)(g, u, n);
+}
+
+static void kern_scores_f32_ref(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale) {
+    for (int j = 0; j < m; j++) s[j] = kern_dot_f32_ref(q, k + (size_t)j * ldk, n) * scale;
+}
+
+static void kern_wsum_f32_ref(float *y, const float *p, const float *v, size_t ldv, int m, int n) {
+    for (int j = 0; j < m; j++) kern_axpy_f32_ref(y, p[j], v + (size_t)j * ldv, n);
+}
+
+void kern_scores_f32(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale) {
+    const struct kern_isa *isa = kern_active();
+    (isa->scores_f32 ? isa->scores_f32 : kern_scores_f32_ref)(s, q, k, ldk, m, n, scale);
+}
+
+void kern_wsum_f32(float *y, const float *p, const float *v, size_t ldv, int m, int n) {
+    const struct kern_isa *isa = kern_active();
+    (isa->wsum_f32 ? isa->wsum_f32 : kern_wsum_f32_ref)(y, p, v, ldv, m, n);
 }

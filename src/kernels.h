@@ -13,11 +13,12 @@
 
 /* A tile of dot products: s[j * lds + i] = dot(row i of w, row j of x) for i < nr, j < nc,
  * k elements per row; w rows are nbw bytes apart (weight type), x rows nbx bytes apart (its
- * vec_dot_type). nc <= KERN_TILE_C; nr is any count (kernels work in groups of KERN_TILE_R
+ * vec_dot_type). nc <= the table's tile_c for the type (KERN_TILE_C if 0); nr is any count (kernels work in groups of KERN_TILE_R
  * rows; kern_matmul passes a whole chunk, a multiple of KERN_TILE_R except at the end). Each
  * weight block is loaded once per tile of tokens, so prefill runs as a matrix-matrix product. */
 #define KERN_TILE_R 4
 #define KERN_TILE_C 8
+#define KERN_TILE_C_MAX 16
 typedef void (*kern_tile_fn)(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc,
                              float *s, size_t lds);
 
@@ -29,11 +30,15 @@ struct kern_isa {
     qtype_to_float_fn to_float[QT_COUNT];        /* by type */
     /* Register-tiled dot products for matmul, by weight type (NULL: vec_dot per pair). */
     kern_tile_fn tile[QT_COUNT];
+    /* Tokens per tile call by weight type, up to KERN_TILE_C_MAX (0: KERN_TILE_C). */
+    uint8_t tile_c[QT_COUNT];
     /* Float helpers (NULL: the scalar version in kernels.c). */
     void (*rmsnorm)(float *y, const float *x, const float *g, int n, float eps);
     float (*dot_f32)(const float *a, const float *b, int n);
     void (*axpy_f32)(float *y, float a, const float *x, int n);
     void (*silu_mul)(float *g, const float *u, int n);
+    void (*scores_f32)(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale);
+    void (*wsum_f32)(float *y, const float *p, const float *v, size_t ldv, int m, int n);
 };
 
 /* The ISA tables defined in src/arch/ (only those compiled for this target exist). */
@@ -51,6 +56,12 @@ const char *kern_isa_name(void);
  * Multi-threaded over tp. */
 size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n);
 void kern_matmul(struct threadpool *tp, const struct weight *w, const float *x, int n, float *y, int64_t ldy, void *scratch);
+/* Several weights applied to the same x (Q/K/V, gate/up): y[i] = w[i]·x as above, with the
+ * activations quantized once and one thread-pool job for all (nw <= 4). Weights whose inputs
+ * quantize differently (vec_dot_type or k) are done one after another. scratch as above, sized
+ * for w[0]. */
+void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w, const float *x, int n, float *const *y,
+                   const int64_t *ldy, void *scratch);
 
 /* Dequantize row r of a weight into y[w->ne[0]] (embedding lookup). */
 void kern_get_row(const struct weight *w, int64_t r, float *y);
@@ -60,4 +71,8 @@ void kern_rmsnorm(float *y, const float *x, const float *g, int n, float eps);
 float kern_dot_f32(const float *a, const float *b, int n);
 void kern_axpy_f32(float *y, float a, const float *x, int n);      /* y += a * x */
 void kern_silu_mul(float *g, const float *u, int n);                /* g = silu(g) * u */
+/* Attention over a chunk of m cached rows of n floats (rows ldk / ldv floats apart):
+ * s[j] = dot(q, row j of k) * scale, and y += sum_j p[j] * (row j of v). */
+void kern_scores_f32(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale);
+void kern_wsum_f32(float *y, const float *p, const float *v, size_t ldv, int m, int n);
 #endif

@@ -210,6 +210,45 @@ static void test_matmul(struct threadpool *tp, uint32_t t, int64_t k, int rows, 
     free(wf); free(xf); free(wq); free(wd); free(y); free(scratch);
 }
 
+/* kern_matmul_n (Q/K/V-style: one input, several weights of different row counts, possibly
+ * of different types sharing an activation type) against kern_matmul of each weight alone,
+ * which test_matmul checks against float products: the results must be identical. */
+static void test_matmul_n(struct threadpool *tp, uint32_t t0, uint32_t t1, int64_t k, int n) {
+    const int rows[3] = { 130, 36, 37 };
+    const uint32_t types[3] = { t0, t1, t0 };
+    struct weight w[3];
+    float *y[3], *yref[3];
+    int64_t ldy[3];
+    float *xf = malloc(sizeof(float) * (size_t)(k * n));
+    for (int c = 0; c < n; c++) fill(xf + c * k, k, 70 + c);
+    size_t ss = 0;
+    for (int i = 0; i < 3; i++) {
+        float *wf = malloc(sizeof(float) * (size_t)(k * rows[i]));
+        for (int r = 0; r < rows[i]; r++) fill(wf + r * k, k, 100 * i + r);
+        w[i] = (struct weight){ .data = quant_rows(types[i], wf, k, rows[i]), .type = types[i], .ne = { k, rows[i] },
+                                .nb_row = qtype_row_size(types[i], k) };
+        free(wf);
+        ldy[i] = rows[i] + i;
+        y[i] = malloc(sizeof(float) * (size_t)(ldy[i] * n));
+        yref[i] = malloc(sizeof(float) * (size_t)(ldy[i] * n));
+        for (int64_t j = 0; j < ldy[i] * n; j++) y[i][j] = yref[i][j] = -777.0f;
+        const size_t s1 = kern_matmul_scratch_size(types[i], k, n);
+        if (s1 > ss) ss = s1;
+    }
+    void *scratch = malloc(ss);
+    for (int i = 0; i < 3; i++) kern_matmul(tp, &w[i], xf, n, yref[i], ldy[i], scratch);
+    const struct weight *wp[3] = { &w[0], &w[1], &w[2] };
+    kern_matmul_n(tp, 3, wp, xf, n, y, ldy, scratch);
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+        bad += memcmp(y[i], yref[i], sizeof(float) * (size_t)(ldy[i] * n)) != 0;
+        free((void *)w[i].data); free(y[i]); free(yref[i]);
+    }
+    CHECKF(bad == 0, "%s matmul_n %s+%s k=%lld n=%d threads=%d: %d outputs differ", kern_isa_name(), qtype_name(t0),
+           qtype_name(t1), (long long)k, n, tp_n_threads(tp), bad);
+    free(xf); free(scratch);
+}
+
 static void test_get_row(uint32_t t) {
     const int64_t k = 512;
     float *wf = malloc(sizeof(float) * (size_t)k * 3);
@@ -256,6 +295,37 @@ static void test_float_helpers(void) {
     }
 }
 
+/* The attention helpers against double-precision sums: m keys/values of n floats, rows padded. */
+static void test_attn_helpers(void) {
+    const int ms[] = { 1, 3, 4, 9, 64 }, ns[] = { 8, 64, 100, 128, 136 };
+    for (size_t mi = 0; mi < 5; mi++)
+        for (size_t ni = 0; ni < 5; ni++) {
+            const int m = ms[mi], n = ns[ni];
+            const size_t ld = (size_t)n + 5;
+            float *q = malloc(sizeof(float) * (size_t)n), *kv = malloc(sizeof(float) * ld * (size_t)m);
+            float *sc = malloc(sizeof(float) * (size_t)m), *y = malloc(sizeof(float) * (size_t)n);
+            float *y0 = malloc(sizeof(float) * (size_t)n), *p = malloc(sizeof(float) * (size_t)m);
+            for (int i = 0; i < n; i++) { q[i] = rng_f() * 2; y0[i] = y[i] = rng_f(); }
+            for (size_t i = 0; i < ld * (size_t)m; i++) kv[i] = rng_f() * 2;
+            for (int j = 0; j < m; j++) p[j] = 0.5f + rng_f() * 0.25f;
+            kern_scores_f32(sc, q, kv, ld, m, n, 0.125f);
+            kern_wsum_f32(y, p, kv, ld, m, n);
+            int bad = 0;
+            for (int j = 0; j < m; j++) {
+                double e = 0, mag = 0;
+                for (int i = 0; i < n; i++) { e += (double)q[i] * kv[(size_t)j * ld + i]; mag += fabs((double)q[i] * kv[(size_t)j * ld + i]); }
+                if (!(fabs(sc[j] - 0.125 * e) <= 0.125 * (1e-5 * mag + 1e-6))) bad++;
+            }
+            for (int i = 0; i < n; i++) {
+                double e = y0[i], mag = fabs(y0[i]);
+                for (int j = 0; j < m; j++) { e += (double)p[j] * kv[(size_t)j * ld + i]; mag += fabs((double)p[j] * kv[(size_t)j * ld + i]); }
+                if (!(fabs(y[i] - e) <= 1e-5 * mag + 1e-6)) bad++;
+            }
+            CHECKF(bad == 0, "%s scores/wsum m=%d n=%d: %d bad", kern_isa_name(), m, n, bad);
+            free(q); free(kv); free(sc); free(y); free(y0); free(p);
+        }
+}
+
 int main(void) {
     static const char *const isas[] = { "scalar", "avx2", "avx512", "neon" };
     struct threadpool *tps[3] = { tp_new(1), tp_new(2), tp_new(3) };
@@ -272,6 +342,7 @@ int main(void) {
         test_quantizers(isa);
         test_to_float(isa);
         test_float_helpers();
+        test_attn_helpers();
         for (size_t ti = 0; ti < N_WTYPES; ti++) {
             const uint32_t t = wtypes[ti];
             const struct qtype_traits *tt = qtype_get(t);
@@ -287,7 +358,15 @@ int main(void) {
             const int ntok[] = { 1, 2, 3, 5, 8, 17, 40 };
             for (size_t ni = 0; ni < sizeof ntok / sizeof ntok[0]; ni++)
                 test_matmul(tps[ni % 3], t, k, ni % 2 ? 37 : 130, ntok[ni]);
+            /* one token with a row length of whole 4-block groups (the AVX-512 decode kernels) */
+            if (1536 % bs == 0) test_matmul(tps[1], t, 1536, 41, 1);
+            test_matmul_n(tps[1], t, t, k, 1);
+            test_matmul_n(tps[2], t, t, k, 9);
         }
+        /* mixed types with one activation type (Q4_K_M's Q4_K/Q6_K projections), and not */
+        test_matmul_n(tps[1], QT_Q4_K, QT_Q6_K, 512, 1);
+        test_matmul_n(tps[2], QT_Q4_K, QT_Q6_K, 512, 11);
+        test_matmul_n(tps[1], QT_Q4_0, QT_Q4_K, 512, 3);
     }
     CHECK(n_isa >= 1);
     for (int i = 0; i < 3; i++) tp_free(tps[i]);

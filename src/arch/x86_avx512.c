@@ -15,8 +15,8 @@ static inline __attribute__((always_inline)) __m256i kx_dot_u8s8(__m256i a, __m2
 
 static void k5_q4_0_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
                          size_t lds);
-static void k5_q8_0_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
-                         size_t lds);
+static void k5_q8_0_tile_n(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
+                           size_t lds);
 static void k5_q4_K_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
                          size_t lds);
 static void k5_q6_K_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
@@ -24,7 +24,7 @@ static void k5_q6_K_tile(int k, const void *w, size_t nbw, int nr, const void *x
 #define KX_TILE_Q6_K k5_q6_K_tile
 #define KX_TILE_Q4_0 k5_q4_0_tile
 #define KX_TILE_Q4_K k5_q4_K_tile
-#define KX_TILE_Q8_0 k5_q8_0_tile
+#define KX_TILE_Q8_0 k5_q8_0_tile_n
 
 #include "x86_kern.inc"
 
@@ -46,10 +46,11 @@ AI __m512 k5_scales4(const uint8_t *p, size_t nbw) {
 }
 
 /* The next tile's 4 rows follow these 4 in memory; fetching them one tile ahead keeps four
- * interleaved streams from outrunning the hardware prefetcher (measured +30-60% on decode). */
+ * interleaved streams from outrunning the hardware prefetcher (measured +30-60% on decode);
+ * every line the block may touch, as blocks do not start on a line (Q6_K decode -7%). */
 AI void k5_prefetch_next(const uint8_t *b, size_t nbw, int bytes) {
     for (int r = 4; r < 8; r++)
-        for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)b + r * nbw + o, _MM_HINT_T0);
+        for (int o = 0; o < bytes + 63; o += 64) _mm_prefetch((const char *)b + r * nbw + o, _MM_HINT_T0);
 }
 
 /* Per-row sums of 4 float lanes -> 4 floats. */
@@ -64,11 +65,28 @@ AI __m128 k5_rowsums(__m512 v) {
  * once per tile call for its tokens, it turns two dot instructions per token and block into a
  * broadcast load; the activation scales are converted to float there too (the fp16 convert
  * and broadcast would otherwise compete with the dot products for the vector ports). */
+#define K5_TC 16     /* tokens per tile call for Q4_0 / Q8_0 (tile_c in the table) */
 #define K5_MAXB 1024 /* blocks per row the stack buffers hold (k <= 32768, 64 KiB); longer rows take the ymm path */
+AI __m128i k5_sum32x4(const block_q8_0 *y) {
+    /* the int8 sums of 4 blocks: vpdpbusd with 1s gives 8 partial sums each, folded by hadds */
+    const __m256i one = _mm256_set1_epi8(1);
+    __m128i t[4];
+    for (int j = 0; j < 4; j++) {
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), one, _mm256_loadu_si256((const __m256i *)y[j].qs));
+        t[j] = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    }
+    return _mm_hadd_epi32(_mm_hadd_epi32(t[0], t[1]), _mm_hadd_epi32(t[2], t[3]));
+}
+
 static void k5_block_sums(int nb, const void *vx, size_t nbx, int nc, int mult, int32_t *out, float *dy) {
     for (int c = 0; c < nc; c++) {
         const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c);
-        for (int i = 0; i < nb; i++) {
+        int i = 0;
+        for (; i + 4 <= nb; i += 4) {
+            _mm_storeu_si128((__m128i *)(out + c * nb + i), _mm_mullo_epi32(k5_sum32x4(y + i), _mm_set1_epi32(-mult / 4)));
+            for (int j = 0; j < 4; j++) dy[c * nb + i + j] = kx_h2f(y[i + j].d);
+        }
+        for (; i < nb; i++) {
             dy[c * nb + i] = kx_h2f(y[i].d);
             const __m256i q = _mm256_loadu_si256((const __m256i *)y[i].qs);
             const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
@@ -82,7 +100,8 @@ AI void k5_q4_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
     const uint8_t *w = vw;
     const int nb = k / 32;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    __m512 acc[KERN_TILE_C];
+    __m512 acc[K5_TC];
+    _Pragma("GCC unroll 16")
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int i = 0; i < nb; i++) {
         const uint8_t *b = w + i * sizeof(block_q4_0);
@@ -90,6 +109,7 @@ AI void k5_q4_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
         const __m512i z = k5_load4(b + offsetof(block_q4_0, qs), nbw);
         const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
         const __m512 dw = k5_scales4(b, nbw);
+        _Pragma("GCC unroll 16")
         for (int c = 0; c < nc; c++) {
             const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c) + i;
             const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->qs));
@@ -99,6 +119,7 @@ AI void k5_q4_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * nb + i])), acc[c]);
         }
     }
+    _Pragma("GCC unroll 16")
     for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
 }
 
@@ -107,7 +128,8 @@ AI void k5_q8_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
     const uint8_t *w = vw;
     const int nb = k / 32;
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    __m512 acc[KERN_TILE_C];
+    __m512 acc[K5_TC];
+    _Pragma("GCC unroll 16")
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int i = 0; i < nb; i++) {
         const uint8_t *b = w + i * sizeof(block_q8_0);
@@ -117,6 +139,7 @@ AI void k5_q8_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
         const __m512i lo = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs), nbw), x80);
         const __m512i hi = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs) + 16, nbw), x80);
         const __m512 dw = k5_scales4(b, nbw);
+        _Pragma("GCC unroll 16")
         for (int c = 0; c < nc; c++) {
             const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c) + i;
             const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->qs));
@@ -125,7 +148,87 @@ AI void k5_q8_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * nb + i])), acc[c]);
         }
     }
+    _Pragma("GCC unroll 16")
     for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
+}
+
+/* Q4_0 decode (one token), 4 rows, 4 blocks at a time: instead of gathering the same block of
+ * 4 rows (6 inserts and a permute per block), each row's 72 bytes of 4 consecutive blocks are
+ * loaded as 64 + 8 bytes and two word permutes (blocks are 9 words) pull out the 4 x 16 quant
+ * bytes (block j in lane j) and the 4 scales, each repeated over its block's 4 dwords. The
+ * activations are rearranged once per call to match (k5_q4_0_prep_1): per 4 blocks, 64 bytes
+ * of elements 0-15 (lane j = block j), 64 bytes of 16-31, 16 offsets and 16 scales. */
+struct k5_y4 {
+    __m512i lo, hi;
+    __m512i off; /* -8 * sum(y) of block j, a quarter in each of lane j's 4 dwords */
+    __m512 dy;   /* y's scale of block j in lane j's 4 dwords */
+};
+
+static void k5_q4_0_prep_1(int nb, const void *vx, struct k5_y4 *out) {
+    const block_q8_0 *y = vx;
+    for (int g = 0; g < nb / 4; g++) {
+        int8_t lo[64], hi[64];
+        int32_t off[16];
+        float dy[16];
+        for (int j = 0; j < 4; j++) {
+            const block_q8_0 *b = y + 4 * g + j;
+            memcpy(lo + 16 * j, b->qs, 16);
+            memcpy(hi + 16 * j, b->qs + 16, 16);
+            int sum = 0;
+            for (int e = 0; e < 32; e++) sum += b->qs[e];
+            const float d = kx_h2f(b->d);
+            for (int t = 0; t < 4; t++) {
+                off[4 * j + t] = -2 * sum;
+                dy[4 * j + t] = d;
+            }
+        }
+        out[g].lo = _mm512_loadu_si512(lo);
+        out[g].hi = _mm512_loadu_si512(hi);
+        out[g].off = _mm512_loadu_si512(off);
+        out[g].dy = _mm512_loadu_ps(dy);
+    }
+}
+
+/* Word indices into a group's 36 words (block j: d at 9j, quants at 9j+1..9j+8). */
+static const int16_t k5_ix_q40_q[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17,
+                                         19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35 };
+static const int16_t k5_ix_q40_d[32] = { 0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27 };
+
+AI __m512 k5_q4_0_group(const uint8_t *b, const struct k5_y4 *y, __m512 acc, __m512i idx_q, __m512i idx_d) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i a = _mm512_loadu_si512(b);
+    const __m512i bb = _mm512_zextsi128_si512(_mm_loadl_epi64((const __m128i *)(b + 64)));
+    const __m512i q = _mm512_permutex2var_epi16(a, idx_q, bb);
+    const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y->off, lo, y->lo), hi, y->hi);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx_d, a)));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, y->dy), acc);
+}
+
+AI void k5_q4_0_4rows_1(int nb, const uint8_t *w, size_t nbw, const struct k5_y4 *y, float *s) {
+    const __m512i iq = _mm512_loadu_si512(k5_ix_q40_q), id = _mm512_loadu_si512(k5_ix_q40_d);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    for (int g = 0; g < nb / 4; g++) {
+        const uint8_t *b = w + (size_t)g * 4 * sizeof(block_q4_0);
+        /* the next 4 rows' 72 bytes at this offset span up to 2 lines each (measured -11% time
+         * on short rows against one line per row) */
+        _mm_prefetch((const char *)b + 4 * nbw, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 4 * nbw + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 5 * nbw, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 5 * nbw + 64, _MM_HINT_T0);
+        acc0 = k5_q4_0_group(b, y + g, acc0, iq, id);
+        acc1 = k5_q4_0_group(b + nbw, y + g, acc1, iq, id);
+        _mm_prefetch((const char *)b + 6 * nbw, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 6 * nbw + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 7 * nbw, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + 7 * nbw + 64, _MM_HINT_T0);
+        acc2 = k5_q4_0_group(b + 2 * nbw, y + g, acc2, iq, id);
+        acc3 = k5_q4_0_group(b + 3 * nbw, y + g, acc3, iq, id);
+    }
+    s[0] = _mm512_reduce_add_ps(acc0);
+    s[1] = _mm512_reduce_add_ps(acc1);
+    s[2] = _mm512_reduce_add_ps(acc2);
+    s[3] = _mm512_reduce_add_ps(acc3);
 }
 
 /* Q4_K, 4 rows: each lane holds one row. The 6-bit scales and mins are unpacked in-lane
@@ -149,6 +252,7 @@ AI void k5_q4_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
     const __m512i idx_m = _mm512_add_epi16(idx_d, _mm512_set1_epi16(1));
     const uint8_t *w = vw;
     __m512 acc[KERN_TILE_C];
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int i = 0; i < k / QK_K; i++) {
         const uint8_t *b = w + i * sizeof(block_q4_K);
@@ -166,6 +270,7 @@ AI void k5_q4_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
             _mm512_and_si512(_mm512_srli_epi16(k5_shuf(q, ix_hi47), 2), m30));
         const __m512i lm16 = k5_shuf(lm, ix_w16);
         __m512i sumi[KERN_TILE_C];
+        _Pragma("GCC unroll 8")
         for (int c = 0; c < nc; c++) sumi[c] = _mm512_setzero_si512();
         for (int j = 0; j < 4; j++) {
             const __m512i z0 = k5_load4(b + offsetof(block_q4_K, qs) + 32 * j, nbw);
@@ -175,6 +280,7 @@ AI void k5_q4_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
             /* scale of sub-block 2j / 2j+1 as i16 in every word of the row's lane */
             const __m512i s0 = _mm512_shuffle_epi8(ls, _mm512_set1_epi16((short)(2 * j) | (short)0x8000));
             const __m512i s1 = _mm512_shuffle_epi8(ls, _mm512_set1_epi16((short)(2 * j + 1) | (short)0x8000));
+            _Pragma("GCC unroll 8")
             for (int c = 0; c < nc; c++) {
                 const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 64 * j;
                 const __m512i y0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q8));
@@ -186,6 +292,7 @@ AI void k5_q4_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
                 sumi[c] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(sumi[c], plo, s0), phi, s1);
             }
         }
+        _Pragma("GCC unroll 8")
         for (int c = 0; c < nc; c++) {
             const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
             const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y->bsums), _mm_loadu_si128((const __m128i *)(y->bsums + 8)));
@@ -195,6 +302,7 @@ AI void k5_q4_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
             acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mn), _mm512_mul_ps(dmw, yd), acc[c]);
         }
     }
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
 }
 
@@ -209,6 +317,7 @@ AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
                                             0x001f001f, 0x001f001f, 0, 0, 0, 0, 0, 0, 0, 0);
     const uint8_t *w = vw;
     __m512 acc[KERN_TILE_C];
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int i = 0; i < k / QK_K; i++) {
         const uint8_t *b = w + i * sizeof(block_q6_K);
@@ -218,6 +327,7 @@ AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
             _mm512_permutexvar_epi16(idx_d, k5_load4(b + offsetof(block_q6_K, scales) + 2, nbw))));
         const __m512i scl = _mm512_srai_epi16(k5_shuf(sc8, ix_lo8), 8), sch = _mm512_srai_epi16(k5_shuf(sc8, ix_hi8), 8);
         __m512i sumi[KERN_TILE_C];
+        _Pragma("GCC unroll 8")
         for (int c = 0; c < nc; c++) sumi[c] = _mm512_setzero_si512();
         for (int g = 0; g < 2; g++)
             for (int h = 0; h < 2; h++) {
@@ -232,6 +342,7 @@ AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
                     const int si = 8 * g + 2 * t + h; /* scale index, as an i16 word of scl/sch */
                     const __m512i sv = _mm512_shuffle_epi8(si < 8 ? scl : sch,
                                                            _mm512_set1_epi16((short)(((si & 7) * 2) | ((si & 7) * 2 + 1) << 8)));
+                    _Pragma("GCC unroll 8")
                     for (int c = 0; c < nc; c++) {
                         const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 128 * g + 32 * t + 16 * h;
                         const __m512i y = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q8));
@@ -239,6 +350,7 @@ AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
                     }
                 }
             }
+        _Pragma("GCC unroll 8")
         for (int c = 0; c < nc; c++) {
             const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
             const __m512i b0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->bsums));
@@ -248,10 +360,14 @@ AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot), _mm512_mul_ps(dw, _mm512_set1_ps(y->d)), acc[c]);
         }
     }
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
 }
 
-/* Tiles: 4-row groups in zmm, leftover rows through the shared ymm kernels. */
+/* (The token loops above are unrolled: nc is a constant per instance (K5_SWITCH_NC), and
+ * with the loops rolled GCC keeps the accumulators on the stack.)
+ *
+ * Tiles: 4-row groups in zmm, leftover rows through the shared ymm kernels. */
 #define K5_SWITCH_NC(CALL)                                                                                \
     switch (nc) {                                                                                         \
     case 1: CALL(1); break;                                                                               \
@@ -264,6 +380,26 @@ AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t 
     default: CALL(8); break;                                                                              \
     }
 _Static_assert(KERN_TILE_C == 8, "K5_SWITCH_NC covers 1..8 tokens");
+#define K5_SWITCH_NC16(CALL)                                                                              \
+    switch (nc) {                                                                                         \
+    case 1: CALL(1); break;                                                                               \
+    case 2: CALL(2); break;                                                                               \
+    case 3: CALL(3); break;                                                                               \
+    case 4: CALL(4); break;                                                                               \
+    case 5: CALL(5); break;                                                                               \
+    case 6: CALL(6); break;                                                                               \
+    case 7: CALL(7); break;                                                                               \
+    case 8: CALL(8); break;                                                                               \
+    case 9: CALL(9); break;                                                                               \
+    case 10: CALL(10); break;                                                                             \
+    case 11: CALL(11); break;                                                                             \
+    case 12: CALL(12); break;                                                                             \
+    case 13: CALL(13); break;                                                                             \
+    case 14: CALL(14); break;                                                                             \
+    case 15: CALL(15); break;                                                                             \
+    default: CALL(16); break;                                                                             \
+    }
+_Static_assert(K5_TC == 16 && KERN_TILE_C_MAX >= K5_TC, "K5_SWITCH_NC16 covers 1..16 tokens");
 
 #define K5_TILE(T)                                                                                        \
     static void k5_##T##_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, \
@@ -282,17 +418,17 @@ K5_TILE(q6_K)
 
 /* Q4_0 / Q8_0 first compute the activation offsets of the call's tokens, shared by all rows. */
 #define K5_TILE_OFF(T, MULT)                                                                              \
-    static void k5_##T##_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, \
+    static void k5_##T##_tile_n(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, \
                               float *s, size_t lds) {                                                     \
-        int32_t off[KERN_TILE_C * K5_MAXB];                                                               \
-        float dy[KERN_TILE_C * K5_MAXB];                                                                  \
+        int32_t off[K5_TC * K5_MAXB];                                                               \
+        float dy[K5_TC * K5_MAXB];                                                                        \
         const int nb = k / 32;                                                                            \
         int r = 0;                                                                                        \
         if (nb <= K5_MAXB && nr >= 4) {                                                                   \
             k5_block_sums(nb, x, nbx, nc, MULT, off, dy);                                                 \
             for (; r + 4 <= nr; r += 4) {                                                                 \
                 const char *wr = (const char *)w + (size_t)r * nbw;                                       \
-                K5_SWITCH_NC(K5_CALL_##T)                                                                 \
+                K5_SWITCH_NC16(K5_CALL_##T)                                                                 \
             }                                                                                             \
         }                                                                                                 \
         if (r < nr) kx_##T##_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds); \
@@ -302,4 +438,20 @@ K5_TILE(q6_K)
 K5_TILE_OFF(q4_0, 8)
 K5_TILE_OFF(q8_0, 128)
 
-const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES };
+/* Q4_0: one token (decode) through the 4-blocks-per-row kernel when the row length allows. */
+static void k5_q4_0_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
+                         size_t lds) {
+    const int nb = k / 32;
+    if (nc != 1 || nb % 4 || nb > K5_MAXB || nr < 4) {
+        k5_q4_0_tile_n(k, w, nbw, nr, x, nbx, nc, s, lds);
+        return;
+    }
+    struct k5_y4 y[K5_MAXB / 4];
+    k5_q4_0_prep_1(nb, x, y);
+    int r = 0;
+    for (; r + 4 <= nr; r += 4) k5_q4_0_4rows_1(nb, (const uint8_t *)w + (size_t)r * nbw, nbw, y, s + r);
+    if (r < nr) kx_q4_0_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds);
+}
+
+const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES,
+                                            .tile_c = { [QT_Q4_0] = K5_TC, [QT_Q8_0] = K5_TC } };
