@@ -135,8 +135,9 @@ EDGELLM_API int edgellm_token_is_control(const struct edgellm_model *model, edge
  * Bytes proven invalid become U+FFFD. */
 struct edgellm_detok;
 EDGELLM_API struct edgellm_detok *edgellm_detok_new(const struct edgellm_model *model, int render_special);
-/* Appends the text of tok that is complete so far to buf (snprintf rule on what is emitted;
- * a detok keeps at most 4 pending bytes, so size >= 256 + 8 always suffices for one token). */
+/* Writes the text of tok that is complete so far to buf (snprintf rule: the return value is the
+ * size needed; a detok keeps at most 4 pending bytes, but a token of invalid bytes can grow 3x
+ * when each byte becomes U+FFFD, so retry with the returned size if it exceeds size - 1). */
 EDGELLM_API int edgellm_detok_push(struct edgellm_detok *d, edgellm_token tok, char *buf, size_t size);
 /* Emits the pending bytes at the end of generation (incomplete ones as U+FFFD). */
 EDGELLM_API int edgellm_detok_flush(struct edgellm_detok *d, char *buf, size_t size);
