@@ -481,6 +481,18 @@ static jv to_list(jctx *c, const jnode *node, jv v) {
     return out;
 }
 
+/* The whole stripped string as a double (the `int` and `float` filters' string case). */
+static int str_to_double(jv s, double *out) {
+    char buf[64];
+    jv t = str_strip(s, jv_none(), 1, 1);
+    if (t.u.s.n == 0 || t.u.s.n >= sizeof buf) return 0;
+    memcpy(buf, t.u.s.p, t.u.s.n);
+    buf[t.u.s.n] = 0;
+    char *end;
+    *out = strtod(buf, &end);
+    return !*end;
+}
+
 static int parse_int_str(jv s, int64_t *out) {
     char buf[64];
     jv t = str_strip(s, jv_none(), 1, 1);
@@ -653,15 +665,8 @@ jv jinja_filter(jctx *c, jframe *f, const jnode *node, jv val, jv *args, int n_a
         case JV_STR:
             if (parse_int_str(val, &r)) return jv_int(r);
             {
-                char buf[64];
-                jv t = str_strip(val, none, 1, 1);
-                if (t.u.s.n && t.u.s.n < sizeof buf) {
-                    memcpy(buf, t.u.s.p, t.u.s.n);
-                    buf[t.u.s.n] = 0;
-                    char *end;
-                    double d = strtod(buf, &end);
-                    if (!*end && isfinite(d) && fabs(d) < 9.2e18) return jv_int((int64_t)d);
-                }
+                double d;
+                if (str_to_double(val, &d) && isfinite(d) && fabs(d) < 9.2e18) return jv_int((int64_t)d);
             }
             return def;
         default: return def;
@@ -671,17 +676,8 @@ jv jinja_filter(jctx *c, jframe *f, const jnode *node, jv val, jv *args, int n_a
         jv def = A(0, "default", jv_float(0.0));
         if (val.t == JV_FLOAT) return val;
         if (val.t == JV_INT || val.t == JV_BOOL) return jv_float(val.t == JV_INT ? (double)val.u.i : val.u.b);
-        if (val.t == JV_STR) {
-            char buf[64];
-            jv t = str_strip(val, none, 1, 1);
-            if (t.u.s.n && t.u.s.n < sizeof buf) {
-                memcpy(buf, t.u.s.p, t.u.s.n);
-                buf[t.u.s.n] = 0;
-                char *end;
-                double d = strtod(buf, &end);
-                if (!*end) return jv_float(d);
-            }
-        }
+        double d;
+        if (val.t == JV_STR && str_to_double(val, &d)) return jv_float(d);
         return def;
     }
     if (NAME_IS(name, n, "abs")) {
