@@ -49,7 +49,7 @@ static void bench(struct threadpool *tp, uint32_t t, int64_t k, int64_t rows, in
     struct weight w = make_weight(t, k, rows);
     float *x = malloc(sizeof(float) * (size_t)(k * n)), *y = malloc(sizeof(float) * (size_t)(rows * n));
     for (int64_t i = 0; i < k * n; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
-    void *scratch = malloc(kern_matmul_scratch_size(t, k, n));
+    void *scratch = malloc(kern_matmul_scratch_size(t, k, n, tp_n_threads(tp)));
     /* For decode, cycle through copies totalling >= 512 MB so the weights come from DRAM, not
      * from a large shared L3. */
     int n_copies = 1;

@@ -1,7 +1,7 @@
 /* edgellm serve — the engine thread: continuous batching over --parallel slots.
- * One context holds n_seq = --parallel sequences; slot i is sequence i. Each step builds one batch:
- * the last sampled token of every generating slot, then prompt chunks of newly admitted jobs up to
- * n_batch tokens. Jobs wait in a FIFO (server.mu) until a slot frees; a cancelled job frees its
+ * One context holds n_seq = --parallel sequences; slot i is sequence i. Each step is one batch of
+ * the last sampled token of every generating slot, then one batch per admitted job with prompt
+ * left (a chunk of up to n_batch tokens). Jobs wait in a FIFO (server.mu) until a slot frees; a cancelled job frees its
  * slot at the next step. Generated text goes through a text stream (stop strings, </think>) and
  * reaches the client through the API module's formatter (oai_emit_* / ollama_emit_*). */
 #include <stdarg.h>
@@ -357,6 +357,35 @@ struct engine_buf {
     int8_t *logits;
 };
 
+/* One forward pass over the batch in b (n tokens), then a sampled token for every slot whose
+ * logit_idx it computed. Returns nonzero if the pass was aborted (every job was cancelled). */
+static int engine_pass(struct server *s, struct engine_buf *b, int32_t n, struct slot *slots, int np) {
+    struct edgellm_batch batch = {n, b->tok, b->pos, b->seq, b->logits};
+    edgellm_status st = edgellm_context_decode(s->ctx, &batch);
+    if (st == EDGELLM_ERR_ABORTED) return 1; /* all cancelled: released at the top of the loop */
+    if (st != EDGELLM_OK) {
+        fprintf(stderr, "edgellm serve: decode failed: %s\n", edgellm_context_errmsg(s->ctx));
+        for (int i = 0; i < np; i++)
+            if (slots[i].job) slot_finish(s, &slots[i], "stop");
+        return 0;
+    }
+    for (int i = 0; i < np; i++) {
+        struct slot *sl = &slots[i];
+        const int idx = sl->logit_idx;
+        sl->logit_idx = -1;
+        if (!sl->job || idx < 0) continue;
+        const float *lg = edgellm_context_logits(s->ctx, idx);
+        if (!lg) {
+            slot_finish(s, sl, "stop");
+            continue;
+        }
+        edgellm_token tok = edgellm_sampler_sample(sl->smp, lg);
+        edgellm_sampler_accept(sl->smp, tok);
+        slot_take_token(s, sl, tok);
+    }
+    return 0;
+}
+
 static void engine_loop(struct server *s) {
     int np = s->n_parallel;
     uint32_t n_batch = edgellm_context_n_batch(s->ctx);
@@ -409,8 +438,10 @@ static void engine_loop(struct server *s) {
         pthread_mutex_unlock(&s->mu);
         if (!n_active) continue;
 
-        /* one token per generating slot, then prompt chunks in slot order */
-        int32_t n = 0, n_logits = 0;
+        /* one pass with a token per generating slot, then one pass per prompt chunk: a request's
+         * prompt is never evaluated in the same batch as other requests' tokens, so the kernels
+         * (which pick their method by batch size) treat it as they would if it were alone */
+        int32_t n = 0;
         for (int i = 0; i < np; i++) {
             struct slot *sl = &slots[i];
             sl->logit_idx = -1;
@@ -419,49 +450,29 @@ static void engine_loop(struct server *s) {
             b.pos[n] = sl->n_past;
             b.seq[n] = sl->seq;
             b.logits[n] = 1;
-            sl->logit_idx = n_logits++;
+            sl->logit_idx = n;
             sl->n_past++;
             n++;
         }
-        for (int i = 0; i < np && (uint32_t)n < n_batch; i++) {
+        if (n && engine_pass(s, &b, n, slots, np)) continue;
+        for (int i = 0; i < np; i++) {
             struct slot *sl = &slots[i];
             if (!sl->job || sl->i_prompt >= sl->job->n_prompt) continue;
             int32_t take = sl->job->n_prompt - sl->i_prompt;
-            if ((uint32_t)take > n_batch - (uint32_t)n) take = (int32_t)(n_batch - (uint32_t)n);
+            if ((uint32_t)take > n_batch) take = (int32_t)n_batch;
             for (int32_t k = 0; k < take; k++) {
-                b.tok[n] = sl->job->prompt[sl->i_prompt + k];
-                b.pos[n] = sl->n_past + k;
-                b.seq[n] = sl->seq;
-                b.logits[n] = 0;
-                n++;
+                b.tok[k] = sl->job->prompt[sl->i_prompt + k];
+                b.pos[k] = sl->n_past + k;
+                b.seq[k] = sl->seq;
+                b.logits[k] = 0;
             }
             sl->i_prompt += take;
             sl->n_past += take;
             if (sl->i_prompt == sl->job->n_prompt) {
-                b.logits[n - 1] = 1;
-                sl->logit_idx = n_logits++;
+                b.logits[take - 1] = 1;
+                sl->logit_idx = 0;
             }
-        }
-        struct edgellm_batch batch = {n, b.tok, b.pos, b.seq, b.logits};
-        edgellm_status st = edgellm_context_decode(s->ctx, &batch);
-        if (st == EDGELLM_ERR_ABORTED) continue; /* all cancelled: released at the top of the loop */
-        if (st != EDGELLM_OK) {
-            fprintf(stderr, "edgellm serve: decode failed: %s\n", edgellm_context_errmsg(s->ctx));
-            for (int i = 0; i < np; i++)
-                if (slots[i].job) slot_finish(s, &slots[i], "stop");
-            continue;
-        }
-        for (int i = 0; i < np; i++) {
-            struct slot *sl = &slots[i];
-            if (!sl->job || sl->logit_idx < 0) continue;
-            const float *lg = edgellm_context_logits(s->ctx, sl->logit_idx);
-            if (!lg) {
-                slot_finish(s, sl, "stop");
-                continue;
-            }
-            edgellm_token tok = edgellm_sampler_sample(sl->smp, lg);
-            edgellm_sampler_accept(sl->smp, tok);
-            slot_take_token(s, sl, tok);
+            if (engine_pass(s, &b, take, slots, np)) break;
         }
     }
 out:

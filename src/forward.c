@@ -160,9 +160,9 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
         const struct layer_weights *L = &model->layers[il];
         const struct weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            mm = max_sz(mm, kern_matmul_scratch_size(ws[i]->type, ws[i]->ne[0], (int)ub));
+            mm = max_sz(mm, kern_matmul_scratch_size(ws[i]->type, ws[i]->ne[0], (int)ub, (int)n_threads));
     }
-    mm = max_sz(mm, kern_matmul_scratch_size(model->output.type, model->output.ne[0], (int)ub));
+    mm = max_sz(mm, kern_matmul_scratch_size(model->output.type, model->output.ne[0], (int)ub, (int)n_threads));
     c->mm_scratch = xalloc(mm, &total);
     uint32_t gq = hp->n_head / hp->n_head_kv;
     size_t nq = (size_t)ATT_TILE * gq;

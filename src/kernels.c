@@ -117,12 +117,52 @@ static size_t kern_x_stride(uint32_t wtype, int64_t k) {
     return (rs + KERN_ALIGN - 1) / KERN_ALIGN * KERN_ALIGN;
 }
 
-size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n) {
-    return kern_x_stride(wtype, k) * (size_t)(n > 0 ? n : 0) + KERN_ALIGN;
-}
-
 /* Output rows per work item when there are several token tiles (prefill); 128 measured the same. */
 #define KERN_CHUNK_PF 64
+
+static size_t kern_align(size_t n) { return (n + KERN_ALIGN - 1) / KERN_ALIGN * KERN_ALIGN; }
+
+/* Bytes of aux entries per token (0 if the activation type has none). */
+static size_t kern_aux_stride(uint32_t wtype, int64_t k) {
+    const struct qtype_traits *tt = qtype_get(wtype);
+    if (!tt || (tt->vec_dot_type != QT_Q8_0 && tt->vec_dot_type != QT_Q8_K)) return 0;
+    return kern_align((size_t)(k / 32) * sizeof(struct kern_aux));
+}
+
+/* Bytes of one thread's packed chunk: the most any compiled-in table needs for the type (so
+ * that a scratch sized before kern_force still fits). */
+static size_t kern_pack_bytes(uint32_t wtype, int64_t k) {
+    size_t b32 = 0;
+    for (size_t i = 0; i < KERN_N_TABLES; i++)
+        if (wtype < QT_COUNT && kern_tables[i]->pack_b32[wtype] > b32) b32 = kern_tables[i]->pack_b32[wtype];
+    return kern_align(b32 * (size_t)(k / 32) * (KERN_CHUNK_PF / KERN_PACK_R));
+}
+
+size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n, int n_threads) {
+    const size_t nn = (size_t)(n > 0 ? n : 0), nth = (size_t)(n_threads > 0 ? n_threads : 1);
+    return kern_x_stride(wtype, k) * nn + kern_aux_stride(wtype, k) * nn + kern_pack_bytes(wtype, k) * nth +
+           3 * KERN_ALIGN;
+}
+
+void kern_aux_row(uint32_t vdt, const void *xrow, int64_t k, struct kern_aux *aux) {
+    if (vdt == QT_Q8_0) {
+        const block_q8_0 *b = xrow;
+        for (int64_t i = 0; i < k / 32; i++) {
+            int32_t sum = 0;
+            for (int e = 0; e < 32; e++) sum += b[i].qs[e];
+            aux[i] = (struct kern_aux){ .d = fp16_to_f32(b[i].d), .bdy = 0, .o0 = -8 * sum, .o1 = -128 * sum };
+        }
+    } else if (vdt == QT_Q8_K) {
+        const block_q8_K *b = xrow;
+        for (int64_t i = 0; i < k / QK_K; i++)
+            for (int j = 0; j < QK_K / 32; j++) {
+                const int32_t s0 = b[i].bsums[2 * j], s1 = b[i].bsums[2 * j + 1];
+                aux[i * (QK_K / 32) + j] = (struct kern_aux){ .d = b[i].d, .bdy = b[i].d * (float)(s0 + s1),
+                                                              .o0 = -32 * s0, .o1 = -32 * s1 };
+            }
+    }
+}
+
 #define KERN_MAXW 4 /* weights one kern_matmul_n job can share an input between */
 
 struct kern_mm_job {
@@ -134,6 +174,15 @@ struct kern_mm_job {
     int64_t ldy;
     char *xq;                  /* quantized activations, n rows of xstride bytes */
     size_t xstride;
+    struct kern_aux *aux;      /* their aux entries, n rows of auxstride bytes (NULL: no packing) */
+    size_t auxstride;
+    uint32_t vdt;
+    char *packbuf;             /* this thread's packed chunk (per thread: packbase + ith * packbytes) */
+    char *packbase;
+    size_t packbytes;
+    kern_pack_fn pack;
+    kern_tile_packed_fn tile_packed;
+    size_t pack_gbytes;        /* bytes of one packed group of KERN_PACK_R rows */
     qtype_from_float_fn quant;
     qtype_vec_dot_fn vec_dot;
     kern_tile_fn tile;
@@ -146,6 +195,9 @@ struct kern_mm_job {
     long chunks[KERN_MAXW];
     long first[KERN_MAXW + 1];
     kern_tile_fn tiles[KERN_MAXW];
+    kern_pack_fn packs[KERN_MAXW];
+    kern_tile_packed_fn tpacks[KERN_MAXW];
+    size_t pack_gb[KERN_MAXW];
     int tile_cs[KERN_MAXW];
     qtype_vec_dot_fn dots[KERN_MAXW];
     atomic_long next;          /* next item to take */
@@ -155,13 +207,32 @@ static void kern_quant_worker(void *arg, int ith, int nth) {
     struct kern_mm_job *job = arg;
     long lo, hi;
     tp_split(job->n, 1, ith, nth, &lo, &hi);
-    for (long i = lo; i < hi; i++) job->quant(job->x + i * job->k, job->xq + (size_t)i * job->xstride, job->k);
+    for (long i = lo; i < hi; i++) {
+        char *xr = job->xq + (size_t)i * job->xstride;
+        job->quant(job->x + i * job->k, xr, job->k);
+        if (job->aux) kern_aux_row(job->vdt, xr, job->k, (struct kern_aux *)((char *)job->aux + (size_t)i * job->auxstride));
+    }
 }
 
 static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
     const struct weight *w = job->w;
     const char *wd = w->data;
     const int k = (int)job->k;
+    if (job->pack && r1 - r0 >= KERN_PACK_R) {
+        /* pack the chunk's whole groups once, then every token tile reads them from L2 */
+        const int ng = (int)((r1 - r0) / KERN_PACK_R);
+        for (int g = 0; g < ng; g++)
+            job->pack(k, wd + (size_t)(r0 + g * KERN_PACK_R) * w->nb_row, w->nb_row, job->packbuf + (size_t)g * job->pack_gbytes);
+        const size_t naux = job->auxstride / sizeof(struct kern_aux);
+        for (int j = 0; j < job->n; j += KERN_TILE_C_MAX) {
+            const int nc = job->n - j < KERN_TILE_C_MAX ? job->n - j : KERN_TILE_C_MAX;
+            job->tile_packed(k, job->packbuf, ng, job->xq + (size_t)j * job->xstride, job->xstride,
+                             (const struct kern_aux *)((const char *)job->aux + (size_t)j * job->auxstride), naux, nc,
+                             job->y + j * job->ldy + r0, (size_t)job->ldy);
+        }
+        r0 += (long)ng * KERN_PACK_R;
+        if (r0 >= r1) return;
+    }
     if (job->tile) {
         /* one call per tile of tokens covers all the chunk's rows: the kernel keeps the tokens'
          * activations in L1 and shares per-token work (offsets, scales) across row groups,
@@ -187,6 +258,10 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
     local.k = job->k;
     local.xq = job->xq;
     local.xstride = job->xstride;
+    local.aux = job->aux;
+    local.auxstride = job->auxstride;
+    local.packbuf = job->packbase + (size_t)ith * job->packbytes;
+    (void)nth;
     for (;;) {
         const long c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
         if (c >= job->first[job->nw]) break;
@@ -197,6 +272,9 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
         local.y = job->ys[i];
         local.ldy = job->ldys[i];
         local.tile = job->tiles[i];
+        local.pack = job->packs[i];
+        local.tile_packed = job->tpacks[i];
+        local.pack_gbytes = job->pack_gb[i];
         local.tile_c = job->tile_cs[i];
         local.vec_dot = job->dots[i];
         kern_mm_rows(&local, r0, r0 + job->chunks[i] < rows ? r0 + job->chunks[i] : rows);
@@ -205,11 +283,13 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
 
 /* Output rows per work item: enough items per thread that a thread slowed by another process
  * is covered by the others, few enough that the counter is not contended; whole tiles only. */
-static long kern_chunk(long rows, int n, int nth) {
+static long kern_chunk(long rows, int n, int nth, int packing) {
     long chunk = nth == 1 ? rows : rows / (nth * 8);
-    if (n > KERN_TILE_C && chunk > KERN_CHUNK_PF) chunk = KERN_CHUNK_PF; /* keeps the chunk's weights in L2 across token tiles */
-    chunk = (chunk + KERN_TILE_R - 1) / KERN_TILE_R * KERN_TILE_R;
-    return chunk < KERN_TILE_R ? KERN_TILE_R : chunk;
+    if ((n > KERN_TILE_C || packing) && chunk > KERN_CHUNK_PF) chunk = KERN_CHUNK_PF; /* keeps the chunk's weights in L2 across token tiles */
+    /* packing: whole groups, so that which rows are packed does not depend on the chunking */
+    const long align = packing ? KERN_PACK_R : KERN_TILE_R;
+    chunk = (chunk + align - 1) / align * align;
+    return chunk < align ? align : chunk;
 }
 
 void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w, const float *x, int n, float *const *y,
@@ -235,6 +315,20 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         .nw = nw,
     };
     job.xq = (char *)(((uintptr_t)scratch + KERN_ALIGN - 1) / KERN_ALIGN * KERN_ALIGN);
+    job.vdt = vdt;
+    int packing = 0;
+    for (int i = 0; i < nw; i++)
+        packing |= n >= KERN_PACK_MIN_N && isa->pack[w[i]->type] && isa->tile_packed[w[i]->type] && isa->pack_b32[w[i]->type] &&
+                    w[i]->ne[1] >= KERN_PACK_R && kern_aux_stride(w[i]->type, job.k) > 0;
+    if (packing) {
+        job.auxstride = kern_aux_stride(w[0]->type, job.k);
+        job.aux = (struct kern_aux *)(job.xq + job.xstride * (size_t)n);
+        job.packbase = (char *)job.aux + job.auxstride * (size_t)n;
+        for (int i = 0; i < nw; i++) {
+            const size_t pb = kern_pack_bytes(w[i]->type, job.k);
+            if (pb > job.packbytes) job.packbytes = pb;
+        }
+    }
     if (n == 1 || !tp || tp_n_threads(tp) == 1) kern_quant_worker(&job, 0, 1);
     else tp_run(tp, kern_quant_worker, &job);
 
@@ -242,7 +336,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
     long total_rows = 0;
     for (int i = 0; i < nw; i++) total_rows += (long)w[i]->ne[1];
     /* one chunk size for the whole job, from all its rows, so that its items cost alike */
-    const long chunk = kern_chunk(total_rows, n, nth);
+    const long chunk = kern_chunk(total_rows, n, nth, packing);
     job.first[0] = 0;
     for (int i = 0; i < nw; i++) {
         const struct qtype_traits *ti = qtype_get(w[i]->type);
@@ -251,6 +345,12 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         job.ys[i] = y[i];
         job.ldys[i] = ldy[i];
         job.tiles[i] = isa->tile[w[i]->type];
+        if (packing && n >= KERN_PACK_MIN_N && isa->pack[w[i]->type] && isa->tile_packed[w[i]->type] &&
+            isa->pack_b32[w[i]->type]) {
+            job.packs[i] = isa->pack[w[i]->type];
+            job.tpacks[i] = isa->tile_packed[w[i]->type];
+            job.pack_gb[i] = (size_t)isa->pack_b32[w[i]->type] * (size_t)(job.k / 32);
+        }
         const int tc = isa->tile_c[w[i]->type];
         job.tile_cs[i] = tc > 0 && tc <= KERN_TILE_C_MAX ? tc : KERN_TILE_C;
         job.dots[i] = isa->vec_dot[w[i]->type] ? isa->vec_dot[w[i]->type] : ti->vec_dot;

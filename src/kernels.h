@@ -22,6 +22,26 @@
 typedef void (*kern_tile_fn)(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc,
                              float *s, size_t lds);
 
+/* Packed prefill. With many tokens, a thread first rewrites its chunk of weight rows, in
+ * groups of KERN_PACK_R, into an ISA-specific layout (quants unpacked to u8, row r of a group
+ * in lane r, per-sub-block scales as floats; pack_b32 bytes per 32 elements per group), kept
+ * in its scratch (L2) while every token tile is multiplied against it; rows in lanes means no
+ * horizontal sums, and the unpacking is paid once per chunk instead of once per token tile.
+ * tile_packed does ng groups (ng * KERN_PACK_R rows) for nc <= KERN_TILE_C_MAX tokens; the
+ * tokens come as their vec_dot_type rows (x, nbx) plus per-32-element aux entries (naux per
+ * token) computed once per matmul by kern_aux_row. */
+#define KERN_PACK_R 16
+#define KERN_PACK_MIN_N 16 /* tokens from which a matmul packs (fewer: the tile kernels) */
+struct kern_aux {
+    float d;      /* the activation scale (Q8_0: the block's; Q8_K: the super-block's) */
+    float bdy;    /* Q8_K: d * sum of the 32 quants (for the weight's mins); Q8_0: 0 */
+    int32_t o0;   /* Q8_0: -8 * sum of the block's quants;    Q8_K: -32 * sum of the first 16 */
+    int32_t o1;   /* Q8_0: -128 * sum of the block's quants;  Q8_K: -32 * sum of the last 16 */
+};
+typedef void (*kern_pack_fn)(int k, const void *w, size_t nbw, void *dst);
+typedef void (*kern_tile_packed_fn)(int k, const void *packed, int ng, const void *x, size_t nbx,
+                                    const struct kern_aux *aux, size_t naux, int nc, float *s, size_t lds);
+
 /* The per-ISA table. Entries left NULL fall back to the scalar reference of qtypes.c. */
 struct kern_isa {
     const char *name;
@@ -32,6 +52,10 @@ struct kern_isa {
     kern_tile_fn tile[QT_COUNT];
     /* Tokens per tile call by weight type, up to KERN_TILE_C_MAX (0: KERN_TILE_C). */
     uint8_t tile_c[QT_COUNT];
+    /* Packed prefill by weight type (NULL: none); all three set together. */
+    kern_pack_fn pack[QT_COUNT];
+    kern_tile_packed_fn tile_packed[QT_COUNT];
+    uint16_t pack_b32[QT_COUNT];
     /* Float helpers (NULL: the scalar version in kernels.c). */
     void (*rmsnorm)(float *y, const float *x, const float *g, int n, float eps);
     float (*dot_f32)(const float *a, const float *b, int n);
@@ -52,9 +76,12 @@ const char *kern_isa_name(void);
 
 /* y[i][r] = dot(row r of w, x[i]) for i < n, r < w->ne[1].
  *   x: [n][w->ne[0]] f32, y: [n][ldy] f32 (ldy >= w->ne[1]).
- *   scratch: kern_matmul_scratch_size(w->type, w->ne[0], n) bytes (activations quantized once).
+ *   scratch: kern_matmul_scratch_size(w->type, w->ne[0], n, threads of tp) bytes (activations
+ *   quantized once, and each thread's packed weights).
  * Multi-threaded over tp. */
-size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n);
+size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n, int n_threads);
+/* The aux entries of one quantized activation row (Q8_0 or Q8_K, k elements): k / 32 of them. */
+void kern_aux_row(uint32_t vdt, const void *xrow, int64_t k, struct kern_aux *aux);
 void kern_matmul(struct threadpool *tp, const struct weight *w, const float *x, int n, float *y, int64_t ldy, void *scratch);
 /* Several weights applied to the same x (Q/K/V, gate/up): y[i] = w[i]·x as above, with the
  * activations quantized once and one thread-pool job for all (nw <= 4). Weights whose inputs

@@ -188,7 +188,7 @@ static void test_matmul(struct threadpool *tp, uint32_t t, int64_t k, int rows, 
     const int64_t ldy = rows + 3;
     float *y = malloc(sizeof(float) * (size_t)(ldy * n));
     for (int64_t i = 0; i < ldy * n; i++) y[i] = -12345.0f;
-    void *scratch = malloc(kern_matmul_scratch_size(t, k, n));
+    void *scratch = malloc(kern_matmul_scratch_size(t, k, n, tp_n_threads(tp)));
     kern_matmul(tp, &w, xf, n, y, ldy, scratch);
     int bad = 0;
     for (int c = 0; c < n; c++) {
@@ -232,7 +232,7 @@ static void test_matmul_n(struct threadpool *tp, uint32_t t0, uint32_t t1, int64
         y[i] = malloc(sizeof(float) * (size_t)(ldy[i] * n));
         yref[i] = malloc(sizeof(float) * (size_t)(ldy[i] * n));
         for (int64_t j = 0; j < ldy[i] * n; j++) y[i][j] = yref[i][j] = -777.0f;
-        const size_t s1 = kern_matmul_scratch_size(types[i], k, n);
+        const size_t s1 = kern_matmul_scratch_size(types[i], k, n, tp_n_threads(tp));
         if (s1 > ss) ss = s1;
     }
     void *scratch = malloc(ss);
@@ -362,10 +362,15 @@ int main(void) {
             if (1536 % bs == 0) test_matmul(tps[1], t, 1536, 41, 1);
             test_matmul_n(tps[1], t, t, k, 1);
             test_matmul_n(tps[2], t, t, k, 9);
+            /* enough tokens for the packed prefill path: groups of 16 rows plus a tail, several
+             * token tiles with a partial last one, a row length of many sub-blocks */
+            test_matmul_n(tps[1], t, t, k, 40);
+            if (1536 % bs == 0) test_matmul(tps[2], t, 1536, 83, 33);
         }
         /* mixed types with one activation type (Q4_K_M's Q4_K/Q6_K projections), and not */
         test_matmul_n(tps[1], QT_Q4_K, QT_Q6_K, 512, 1);
         test_matmul_n(tps[2], QT_Q4_K, QT_Q6_K, 512, 11);
+        test_matmul_n(tps[2], QT_Q4_K, QT_Q6_K, 512, 37);
         test_matmul_n(tps[1], QT_Q4_0, QT_Q4_K, 512, 3);
     }
     CHECK(n_isa >= 1);

@@ -6,6 +6,7 @@
  * kernels.c has checked the CPU; checked against the scalar reference by tests/test_kernels.c.
  */
 #include "kernels.h"
+#include "x86_pack.h"
 
 #include <immintrin.h>
 
@@ -454,4 +455,9 @@ static void k5_q4_0_tile(int k, const void *w, size_t nbw, int nr, const void *x
 }
 
 const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES,
-                                            .tile_c = { [QT_Q4_0] = K5_TC, [QT_Q8_0] = K5_TC } };
+                                            .tile_c = { [QT_Q4_0] = K5_TC, [QT_Q8_0] = K5_TC },
+                                            .pack = { [QT_Q4_0] = kp_pack_q4_0, [QT_Q8_0] = kp_pack_q8_0,
+                                                      [QT_Q4_K] = kp_pack_q4_K, [QT_Q6_K] = kp_pack_q6_K },
+                                            .tile_packed = { [QT_Q4_0] = kp_tile_q4_0, [QT_Q8_0] = kp_tile_q8_0,
+                                                             [QT_Q4_K] = kp_tile_q4_K, [QT_Q6_K] = kp_tile_q6_K },
+                                            .pack_b32 = { [QT_Q4_0] = 576, [QT_Q8_0] = 576, [QT_Q4_K] = 640, [QT_Q6_K] = 640 } };
