@@ -50,10 +50,10 @@ static void bench(struct threadpool *tp, uint32_t t, int64_t k, int64_t rows, in
     float *x = malloc(sizeof(float) * (size_t)(k * n)), *y = malloc(sizeof(float) * (size_t)(rows * n));
     for (int64_t i = 0; i < k * n; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     void *scratch = malloc(kern_matmul_scratch_size(t, k, n, tp_n_threads(tp)));
-    /* For decode, cycle through copies totalling >= 512 MB so the weights come from DRAM, not
-     * from a large shared L3. */
+    /* For decode (one token, or a few: batched streams), cycle through copies totalling >= 512 MB
+     * so the weights come from DRAM, not from a large shared L3. */
     int n_copies = 1;
-    if (n == 1 && rows * k > (1 << 22)) {
+    if (n <= 8 && rows * k > (1 << 22)) {
         n_copies = (int)((512u << 20) / (w.nb_row * (size_t)rows)) + 1;
         if (n_copies > 128) n_copies = 128;
     }
@@ -100,7 +100,11 @@ int main(int argc, char **argv) {
         bench(tp, t, 1536, 8960, 1);
         bench(tp, t, 8960, 1536, 1);
         bench(tp, t, 1536, 512, 1); /* L2-resident: the kernel's compute rate */
-        if (np > 1) bench(tp, t, 1536, 8960, np);
+        if (np > 8) bench(tp, t, 1536, 8960, np);
+        else if (np > 1) { /* batched decode, weights from DRAM */
+            bench(tp, t, 8960, 1536, np);
+            bench(tp, t, 1536, 8960, np);
+        }
         tp_free(tp);
     }
     return 0;

@@ -3,8 +3,13 @@
  * (pthread_once), EDGELLM_ISA can force one. kern_matmul quantizes the activations once into
  * the caller's scratch ([n][row of vec_dot_type], rows 64-byte aligned), then threads take
  * chunks of output rows from an atomic counter, each doing all n tokens for its rows (tiles of
- * KERN_TILE_C tokens) so the weights come from memory once per matmul. kern_matmul_n does the
- * same for several weights sharing one input (Q/K/V, gate/up): one quantization, one job.
+ * KERN_TILE_C tokens) so the weights come from memory once per matmul. With KERN_PACK_MIN_N
+ * tokens or more and a packed kernel for the type, a thread first unpacks its chunk's rows in
+ * groups of 16 into its part of the scratch (after the activations and their aux entries), and
+ * the token tiles run against that copy. Which rows are packed depends only on the weight's row
+ * count (whole groups of 16; chunks are multiples of 16), not on the threads or the chunking.
+ * kern_matmul_n does the same for several weights sharing one input (Q/K/V, gate/up): one
+ * quantization, one job.
  */
 #include "kernels.h"
 

@@ -31,7 +31,9 @@ typedef void (*kern_tile_fn)(int k, const void *w, size_t nbw, int nr, const voi
  * tokens come as their vec_dot_type rows (x, nbx) plus per-32-element aux entries (naux per
  * token) computed once per matmul by kern_aux_row. */
 #define KERN_PACK_R 16
+#ifndef KERN_PACK_MIN_N
 #define KERN_PACK_MIN_N 16 /* tokens from which a matmul packs (fewer: the tile kernels) */
+#endif
 struct kern_aux {
     float d;      /* the activation scale (Q8_0: the block's; Q8_K: the super-block's) */
     float bdy;    /* Q8_K: d * sum of the 32 quants (for the weight's mins); Q8_0: 0 */
