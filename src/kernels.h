@@ -19,8 +19,9 @@
 #define KERN_TILE_R 4
 #define KERN_TILE_C 8
 #define KERN_TILE_C_MAX 16
-typedef void (*kern_tile_fn)(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc,
-                             float *s, size_t lds);
+typedef void kern_tile_sig(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
+                           size_t lds);
+typedef kern_tile_sig *kern_tile_fn;
 
 /* Packed prefill. With many tokens, a thread first rewrites its chunk of weight rows, in
  * groups of KERN_PACK_R, into an ISA-specific layout (quants unpacked to u8, row r of a group

@@ -14,14 +14,7 @@ static inline __attribute__((always_inline)) __m256i kx_dot_u8s8(__m256i a, __m2
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b);
 }
 
-static void k5_q4_0_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
-                         size_t lds);
-static void k5_q8_0_tile_n(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
-                           size_t lds);
-static void k5_q4_K_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
-                         size_t lds);
-static void k5_q6_K_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc, float *s,
-                         size_t lds);
+static kern_tile_sig k5_q4_0_tile, k5_q8_0_tile_n, k5_q4_K_tile, k5_q6_K_tile;
 #define KX_TILE_Q6_K k5_q6_K_tile
 #define KX_TILE_Q4_0 k5_q4_0_tile
 #define KX_TILE_Q4_K k5_q4_K_tile
