@@ -174,14 +174,8 @@ AI void k2_q8_0_4rows(int nb, const uint8_t *w, size_t nbw, const void *vx, size
 K2_TILE(q4_0)
 K2_TILE(q8_0)
 
-/* Q4_K and Q6_K, 2 rows (one per 128-bit lane, as the AVX-512 4-row kernels do per lane): the
- * 6-bit scales and mins are unpacked in-lane with byte shuffles, sub-block scales multiply the
- * i16 pair sums (madd), the mins / the -32 offset meet the activation's bsums. Up to 4 tokens;
- * only the per-super-block float accumulators live outside registers. */
-AI __m256i k2_shuf(__m256i v, const int8_t *idx16) {
-    return _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)idx16)));
-}
-
+/* Q4_K and Q6_K, 2 rows (one per 128-bit lane; the kernels are x86_klanes.inc, shared with the
+ * AVX-512 file's 4 rows per zmm), up to 4 tokens. */
 /* The next 2 rows' lines of this block (rows are contiguous: the next pair follows). */
 AI void k2_prefetch_next(const uint8_t *b, size_t nbw, int bytes) {
     for (int r = 2; r < 4; r++)
@@ -196,118 +190,43 @@ AI void k2_rowsums2(__m256 a, float *s) {
     _mm_storel_pi((__m64 *)s, h2);
 }
 
-AI void k2_q4_K_2rows(int k, const uint8_t *w, size_t nbw, const void *vx, size_t nbx, const int NC, float *s, size_t lds) {
-    static const int8_t ix_ls1[16] = { 0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_hi03[16] = { -1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_lm1[16] = { 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_lm2[16] = { -1, -1, -1, -1, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_hi47[16] = { -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_w16[16] = { 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7, -1 };
-    static const int8_t msk_ls[16] = { 63, 63, 63, 63, 15, 15, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0 };
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), m63 = _mm256_set1_epi8(63);
-    __m256 acc[4];
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
-    for (int i = 0; i < k / QK_K; i++) {
-        const uint8_t *b = w + (size_t)i * sizeof(block_q4_K);
-        k2_prefetch_next(b, nbw, sizeof(block_q4_K));
-        const __m256 dw = k2_scales2(b + offsetof(block_q4_K, d), nbw), dmw = k2_scales2(b + offsetof(block_q4_K, dmin), nbw);
-        const __m256i q = _mm256_bsrli_epi128(k2_load2(b, nbw), 4); /* the 12 scale bytes at the start of each lane */
-        const __m256i ls = _mm256_or_si256(
-            _mm256_and_si256(k2_shuf(q, ix_ls1), _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)msk_ls))),
-            _mm256_and_si256(_mm256_srli_epi16(k2_shuf(q, ix_hi03), 2), m30));
-        const __m256i lm = _mm256_or_si256(
-            _mm256_or_si256(_mm256_and_si256(k2_shuf(q, ix_lm1), m63),
-                            _mm256_and_si256(_mm256_srli_epi16(k2_shuf(q, ix_lm2), 4), m4)),
-            _mm256_and_si256(_mm256_srli_epi16(k2_shuf(q, ix_hi47), 2), m30));
-        const __m256i lm16 = k2_shuf(lm, ix_w16);
-        __m256i sumi[4];
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i z0 = k2_load2(b + offsetof(block_q4_K, qs) + 32 * j, nbw);
-            const __m256i z1 = k2_load2(b + offsetof(block_q4_K, qs) + 32 * j + 16, nbw);
-            const __m256i l0 = _mm256_and_si256(z0, m4), l1 = _mm256_and_si256(z1, m4);
-            const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(z0, 4), m4), h1 = _mm256_and_si256(_mm256_srli_epi16(z1, 4), m4);
-            /* scale of sub-block 2j / 2j+1 as i16 in every word of the row's lane */
-            const __m256i s0 = _mm256_shuffle_epi8(ls, _mm256_set1_epi16((short)(2 * j) | (short)0x8000));
-            const __m256i s1 = _mm256_shuffle_epi8(ls, _mm256_set1_epi16((short)(2 * j + 1) | (short)0x8000));
-            _Pragma("GCC unroll 4")
-            for (int c = 0; c < NC; c++) {
-                const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 64 * j;
-                const __m256i plo = _mm256_add_epi16(
-                    _mm256_maddubs_epi16(l0, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q8))),
-                    _mm256_maddubs_epi16(l1, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q8 + 16)))));
-                const __m256i phi = _mm256_add_epi16(
-                    _mm256_maddubs_epi16(h0, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q8 + 32)))),
-                    _mm256_maddubs_epi16(h1, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q8 + 48)))));
-                sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(_mm256_madd_epi16(plo, s0), _mm256_madd_epi16(phi, s1)));
-            }
-        }
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < NC; c++) {
-            const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
-            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y->bsums), _mm_loadu_si128((const __m128i *)(y->bsums + 8)));
-            const __m256i mn = _mm256_madd_epi16(_mm256_broadcastsi128_si256(bs), lm16);
-            const __m256 yd = _mm256_set1_ps(y->d);
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[c]), _mm256_mul_ps(dw, yd), acc[c]);
-            acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mn), _mm256_mul_ps(dmw, yd), acc[c]);
-        }
-    }
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < NC; c++) k2_rowsums2(acc[c], s + (size_t)c * lds);
-}
 
-AI void k2_q6_K_2rows(int k, const uint8_t *w, size_t nbw, const void *vx, size_t nbx, const int NC, float *s, size_t lds) {
-    static const int8_t ix_lo8[16] = { -1, 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7 };
-    static const int8_t ix_hi8[16] = { -1, 8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15 };
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
-    __m256 acc[4];
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
-    for (int i = 0; i < k / QK_K; i++) {
-        const uint8_t *b = w + (size_t)i * sizeof(block_q6_K);
-        k2_prefetch_next(b, nbw, sizeof(block_q6_K));
-        const __m256i sc8 = k2_load2(b + offsetof(block_q6_K, scales), nbw);
-        const __m256 dw = k2_scales2(b + offsetof(block_q6_K, d), nbw);
-        const __m256i scl = _mm256_srai_epi16(k2_shuf(sc8, ix_lo8), 8), sch = _mm256_srai_epi16(k2_shuf(sc8, ix_hi8), 8);
-        __m256i sumi[4];
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < NC; c++) sumi[c] = _mm256_setzero_si256();
-        for (int g = 0; g < 2; g++)
-            for (int h = 0; h < 2; h++) {
-                const __m256i la = k2_load2(b + offsetof(block_q6_K, ql) + 64 * g + 16 * h, nbw);
-                const __m256i lb = k2_load2(b + offsetof(block_q6_K, ql) + 64 * g + 32 + 16 * h, nbw);
-                const __m256i qh = k2_load2(b + offsetof(block_q6_K, qh) + 32 * g + 16 * h, nbw);
-                for (int t = 0; t < 4; t++) {
-                    const __m256i l = t & 1 ? lb : la;
-                    const __m256i lo = _mm256_and_si256(t >= 2 ? _mm256_srli_epi16(l, 4) : l, m4);
-                    const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), m3), 4);
-                    const __m256i q = _mm256_or_si256(lo, hi);
-                    const int si = 8 * g + 2 * t + h; /* scale index, as an i16 word of scl/sch */
-                    const __m256i sv = _mm256_shuffle_epi8(si < 8 ? scl : sch,
-                                                           _mm256_set1_epi16((short)(((si & 7) * 2) | ((si & 7) * 2 + 1) << 8)));
-                    _Pragma("GCC unroll 4")
-                    for (int c = 0; c < NC; c++) {
-                        const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 128 * g + 32 * t + 16 * h;
-                        const __m256i y = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q8));
-                        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), sv));
-                    }
-                }
-            }
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < NC; c++) {
-            const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
-            const __m256i b0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)y->bsums));
-            const __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(y->bsums + 8)));
-            const __m256i bias = _mm256_add_epi32(_mm256_madd_epi16(b0, scl), _mm256_madd_epi16(b1, sch));
-            const __m256i tot = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(bias, 5));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot), _mm256_mul_ps(dw, _mm256_set1_ps(y->d)), acc[c]);
-        }
-    }
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < NC; c++) k2_rowsums2(acc[c], s + (size_t)c * lds);
-}
+#define KL_NAME(x) k2_##x
+#define KL_ROWS 2
+#define KL_NCMAX 4
+#define KL_I __m256i
+#define KL_F __m256
+#define KL_LOADROWS k2_load2
+#define KL_SCALES k2_scales2
+#define KL_SCALES_END k2_scales2
+#define KL_BCAST(p) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p)))
+#define KL_BCASTX _mm256_broadcastsi128_si256
+#define KL_PREFETCH_NEXT k2_prefetch_next
+#define KL_ROWSUMS k2_rowsums2
+#define KL_DOTW(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+#define KL_AND _mm256_and_si256
+#define KL_OR _mm256_or_si256
+#define KL_SRLI16 _mm256_srli_epi16
+#define KL_SLLI16 _mm256_slli_epi16
+#define KL_SRAI16 _mm256_srai_epi16
+#define KL_SHUF8 _mm256_shuffle_epi8
+#define KL_SET1_8 _mm256_set1_epi8
+#define KL_SET1_16 _mm256_set1_epi16
+#define KL_ADD16 _mm256_add_epi16
+#define KL_ADD32 _mm256_add_epi32
+#define KL_SUB32 _mm256_sub_epi32
+#define KL_SLLI32 _mm256_slli_epi32
+#define KL_MADDUBS _mm256_maddubs_epi16
+#define KL_MADD _mm256_madd_epi16
+#define KL_ZERO _mm256_setzero_si256
+#define KL_FZERO _mm256_setzero_ps
+#define KL_CVT _mm256_cvtepi32_ps
+#define KL_FMA _mm256_fmadd_ps
+#define KL_FNMA _mm256_fnmadd_ps
+#define KL_MULF _mm256_mul_ps
+#define KL_SET1F _mm256_set1_ps
+#define KL_BSRLI _mm256_bsrli_epi128
+#include "x86_klanes.inc"
 
 #define K2_TILE2(T)                                                                                           \
     static void k2_##T##_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc,    \
@@ -319,10 +238,10 @@ AI void k2_q6_K_2rows(int k, const uint8_t *w, size_t nbw, const void *vx, size_
                 const void *xc = (const char *)x + (size_t)c0 * nbx;                                          \
                 float *sc = s + r + (size_t)c0 * lds;                                                         \
                 switch (nc - c0) {                                                                            \
-                case 1: k2_##T##_2rows(k, wr, nbw, xc, nbx, 1, sc, lds); break;                               \
-                case 2: k2_##T##_2rows(k, wr, nbw, xc, nbx, 2, sc, lds); break;                               \
-                case 3: k2_##T##_2rows(k, wr, nbw, xc, nbx, 3, sc, lds); break;                               \
-                default: k2_##T##_2rows(k, wr, nbw, xc, nbx, 4, sc, lds); break;                              \
+                case 1: k2_##T##_rows(k, wr, nbw, xc, nbx, 1, sc, lds); break;                               \
+                case 2: k2_##T##_rows(k, wr, nbw, xc, nbx, 2, sc, lds); break;                               \
+                case 3: k2_##T##_rows(k, wr, nbw, xc, nbx, 3, sc, lds); break;                               \
+                default: k2_##T##_rows(k, wr, nbw, xc, nbx, 4, sc, lds); break;                              \
                 }                                                                                             \
             }                                                                                                 \
         if (r < nr) kx_##T##_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds); \

@@ -225,138 +225,50 @@ AI void k5_q4_0_4rows_1(int nb, const uint8_t *w, size_t nbw, const struct k5_y4
     s[3] = _mm512_reduce_add_ps(acc3);
 }
 
-/* Q4_K, 4 rows: each lane holds one row. The 6-bit scales and mins are unpacked in-lane
- * with byte shuffles (so all 4 rows at once), sub-block scales are applied to the i16 pair
- * sums with vpdpwssd, and the mins meet the activation's bsums summed per 32. */
-AI __m512i k5_shuf(__m512i v, const int8_t *idx16) {
-    return _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)idx16)));
+/* Q4_K and Q6_K, 4 rows: one per 128-bit lane (the kernels are x86_klanes.inc, shared with the
+ * AVX2 file's 2 rows per ymm), up to KERN_TILE_C tokens. */
+/* The fp16 ending at p + 2 of 4 rows, each over its lane (the last word of a 16-byte load). */
+AI __m512 k5_scales4_end(const uint8_t *p, size_t nbw) {
+    const __m512i idx = _mm512_setr_epi32(0x00070007, 0x00070007, 0x000f000f, 0x000f000f, 0x00170017, 0x00170017,
+                                          0x001f001f, 0x001f001f, 0, 0, 0, 0, 0, 0, 0, 0); /* 16-bit indices 7,15,23,31 x4 */
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, k5_load4(p - 14, nbw))));
 }
-
-AI void k5_q4_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds) {
-    static const int8_t ix_ls1[16] = { 0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_hi03[16] = { -1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_lm1[16] = { 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_lm2[16] = { -1, -1, -1, -1, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_hi47[16] = { -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1 };
-    static const int8_t ix_w16[16] = { 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7, -1 };
-    static const int8_t msk_ls[16] = { 63, 63, 63, 63, 15, 15, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0 };
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), m63 = _mm512_set1_epi8(63);
-    const __m512i idx_d = _mm512_setr_epi32(0, 0, 0x00080008, 0x00080008, 0x00100010, 0x00100010, 0x00180018,
-                                            0x00180018, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i idx_m = _mm512_add_epi16(idx_d, _mm512_set1_epi16(1));
-    const uint8_t *w = vw;
-    __m512 acc[KERN_TILE_C];
-    _Pragma("GCC unroll 8")
-    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
-    for (int i = 0; i < k / QK_K; i++) {
-        const uint8_t *b = w + i * sizeof(block_q4_K);
-        k5_prefetch_next(b, nbw, sizeof(block_q4_K));
-        const __m512i head = k5_load4(b, nbw); /* d, dmin, scales[12] */
-        const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx_d, head)));
-        const __m512 dmw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx_m, head)));
-        const __m512i q = _mm512_bsrli_epi128(head, 4); /* the 12 scale bytes at the start of each lane */
-        const __m512i ls = _mm512_or_si512(
-            _mm512_and_si512(k5_shuf(q, ix_ls1), _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)msk_ls))),
-            _mm512_and_si512(_mm512_srli_epi16(k5_shuf(q, ix_hi03), 2), m30));
-        const __m512i lm = _mm512_or_si512(
-            _mm512_or_si512(_mm512_and_si512(k5_shuf(q, ix_lm1), m63),
-                            _mm512_and_si512(_mm512_srli_epi16(k5_shuf(q, ix_lm2), 4), m4)),
-            _mm512_and_si512(_mm512_srli_epi16(k5_shuf(q, ix_hi47), 2), m30));
-        const __m512i lm16 = k5_shuf(lm, ix_w16);
-        __m512i sumi[KERN_TILE_C];
-        _Pragma("GCC unroll 8")
-        for (int c = 0; c < nc; c++) sumi[c] = _mm512_setzero_si512();
-        for (int j = 0; j < 4; j++) {
-            const __m512i z0 = k5_load4(b + offsetof(block_q4_K, qs) + 32 * j, nbw);
-            const __m512i z1 = k5_load4(b + offsetof(block_q4_K, qs) + 32 * j + 16, nbw);
-            const __m512i l0 = _mm512_and_si512(z0, m4), l1 = _mm512_and_si512(z1, m4);
-            const __m512i h0 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4), h1 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
-            /* scale of sub-block 2j / 2j+1 as i16 in every word of the row's lane */
-            const __m512i s0 = _mm512_shuffle_epi8(ls, _mm512_set1_epi16((short)(2 * j) | (short)0x8000));
-            const __m512i s1 = _mm512_shuffle_epi8(ls, _mm512_set1_epi16((short)(2 * j + 1) | (short)0x8000));
-            _Pragma("GCC unroll 8")
-            for (int c = 0; c < nc; c++) {
-                const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 64 * j;
-                const __m512i y0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q8));
-                const __m512i y1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 16)));
-                const __m512i y2 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 32)));
-                const __m512i y3 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(q8 + 48)));
-                const __m512i plo = _mm512_add_epi16(_mm512_maddubs_epi16(l0, y0), _mm512_maddubs_epi16(l1, y1));
-                const __m512i phi = _mm512_add_epi16(_mm512_maddubs_epi16(h0, y2), _mm512_maddubs_epi16(h1, y3));
-                sumi[c] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(sumi[c], plo, s0), phi, s1);
-            }
-        }
-        _Pragma("GCC unroll 8")
-        for (int c = 0; c < nc; c++) {
-            const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
-            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y->bsums), _mm_loadu_si128((const __m128i *)(y->bsums + 8)));
-            const __m512i mn = _mm512_madd_epi16(_mm512_broadcast_i32x4(bs), lm16);
-            const __m512 yd = _mm512_set1_ps(y->d);
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[c]), _mm512_mul_ps(dw, yd), acc[c]);
-            acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mn), _mm512_mul_ps(dmw, yd), acc[c]);
-        }
-    }
-    _Pragma("GCC unroll 8")
-    for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
-}
-
-/* Q6_K, 4 rows: quants rebuilt as unsigned 0..63 per 16 elements (one scale each), the signed
- * per-16 scales sign-extended in-lane to i16 for vpdpwssd, the -32 offset through bsums. The
- * fp16 d is read from the lane that ends at the block's end (no read past the last block). */
-AI void k5_q6_K_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds) {
-    static const int8_t ix_lo8[16] = { -1, 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7 };
-    static const int8_t ix_hi8[16] = { -1, 8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15 };
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
-    const __m512i idx_d = _mm512_setr_epi32(0x00070007, 0x00070007, 0x000f000f, 0x000f000f, 0x00170017, 0x00170017,
-                                            0x001f001f, 0x001f001f, 0, 0, 0, 0, 0, 0, 0, 0);
-    const uint8_t *w = vw;
-    __m512 acc[KERN_TILE_C];
-    _Pragma("GCC unroll 8")
-    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
-    for (int i = 0; i < k / QK_K; i++) {
-        const uint8_t *b = w + i * sizeof(block_q6_K);
-        k5_prefetch_next(b, nbw, sizeof(block_q6_K));
-        const __m512i sc8 = k5_load4(b + offsetof(block_q6_K, scales), nbw);
-        const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
-            _mm512_permutexvar_epi16(idx_d, k5_load4(b + offsetof(block_q6_K, scales) + 2, nbw))));
-        const __m512i scl = _mm512_srai_epi16(k5_shuf(sc8, ix_lo8), 8), sch = _mm512_srai_epi16(k5_shuf(sc8, ix_hi8), 8);
-        __m512i sumi[KERN_TILE_C];
-        _Pragma("GCC unroll 8")
-        for (int c = 0; c < nc; c++) sumi[c] = _mm512_setzero_si512();
-        for (int g = 0; g < 2; g++)
-            for (int h = 0; h < 2; h++) {
-                const __m512i la = k5_load4(b + offsetof(block_q6_K, ql) + 64 * g + 16 * h, nbw);
-                const __m512i lb = k5_load4(b + offsetof(block_q6_K, ql) + 64 * g + 32 + 16 * h, nbw);
-                const __m512i qh = k5_load4(b + offsetof(block_q6_K, qh) + 32 * g + 16 * h, nbw);
-                for (int t = 0; t < 4; t++) {
-                    const __m512i l = t & 1 ? lb : la;
-                    const __m512i lo = _mm512_and_si512(t >= 2 ? _mm512_srli_epi16(l, 4) : l, m4);
-                    const __m512i hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 2 * t), m3), 4);
-                    const __m512i q = _mm512_or_si512(lo, hi);
-                    const int si = 8 * g + 2 * t + h; /* scale index, as an i16 word of scl/sch */
-                    const __m512i sv = _mm512_shuffle_epi8(si < 8 ? scl : sch,
-                                                           _mm512_set1_epi16((short)(((si & 7) * 2) | ((si & 7) * 2 + 1) << 8)));
-                    _Pragma("GCC unroll 8")
-                    for (int c = 0; c < nc; c++) {
-                        const int8_t *q8 = (X_ROW(block_q8_K, vx, nbx, c) + i)->qs + 128 * g + 32 * t + 16 * h;
-                        const __m512i y = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)q8));
-                        sumi[c] = _mm512_dpwssd_epi32(sumi[c], _mm512_maddubs_epi16(q, y), sv);
-                    }
-                }
-            }
-        _Pragma("GCC unroll 8")
-        for (int c = 0; c < nc; c++) {
-            const block_q8_K *y = X_ROW(block_q8_K, vx, nbx, c) + i;
-            const __m512i b0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->bsums));
-            const __m512i b1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y->bsums + 8)));
-            const __m512i bias = _mm512_add_epi32(_mm512_madd_epi16(b0, scl), _mm512_madd_epi16(b1, sch));
-            const __m512i tot = _mm512_sub_epi32(sumi[c], _mm512_slli_epi32(bias, 5));
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot), _mm512_mul_ps(dw, _mm512_set1_ps(y->d)), acc[c]);
-        }
-    }
-    _Pragma("GCC unroll 8")
-    for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
-}
+#define KL_NAME(x) k5_##x
+#define KL_ROWS 4
+#define KL_NCMAX KERN_TILE_C
+#define KL_I __m512i
+#define KL_F __m512
+#define KL_LOADROWS k5_load4
+#define KL_SCALES k5_scales4
+#define KL_SCALES_END k5_scales4_end
+#define KL_BCAST(p) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(p)))
+#define KL_BCASTX _mm512_broadcast_i32x4
+#define KL_PREFETCH_NEXT k5_prefetch_next
+#define KL_ROWSUMS(acc, s) _mm_storeu_ps(s, k5_rowsums(acc))
+#define KL_DOTW _mm512_dpwssd_epi32
+#define KL_AND _mm512_and_si512
+#define KL_OR _mm512_or_si512
+#define KL_SRLI16 _mm512_srli_epi16
+#define KL_SLLI16 _mm512_slli_epi16
+#define KL_SRAI16 _mm512_srai_epi16
+#define KL_SHUF8 _mm512_shuffle_epi8
+#define KL_SET1_8 _mm512_set1_epi8
+#define KL_SET1_16 _mm512_set1_epi16
+#define KL_ADD16 _mm512_add_epi16
+#define KL_ADD32 _mm512_add_epi32
+#define KL_SUB32 _mm512_sub_epi32
+#define KL_SLLI32 _mm512_slli_epi32
+#define KL_MADDUBS _mm512_maddubs_epi16
+#define KL_MADD _mm512_madd_epi16
+#define KL_ZERO _mm512_setzero_si512
+#define KL_FZERO _mm512_setzero_ps
+#define KL_CVT _mm512_cvtepi32_ps
+#define KL_FMA _mm512_fmadd_ps
+#define KL_FNMA _mm512_fnmadd_ps
+#define KL_MULF _mm512_mul_ps
+#define KL_SET1F _mm512_set1_ps
+#define KL_BSRLI _mm512_bsrli_epi128
+#include "x86_klanes.inc"
 
 /* (The token loops above are unrolled: nc is a constant per instance (K5_SWITCH_NC), and
  * with the loops rolled GCC keeps the accumulators on the stack.)
@@ -405,8 +317,8 @@ _Static_assert(K5_TC == 16 && KERN_TILE_C_MAX >= K5_TC, "K5_SWITCH_NC16 covers 1
         }                                                                                                 \
         if (r < nr) kx_##T##_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds); \
     }
-#define K5_CALL_q4_K(NC) k5_q4_K_4rows(k, wr, nbw, x, nbx, NC, s + r, lds)
-#define K5_CALL_q6_K(NC) k5_q6_K_4rows(k, wr, nbw, x, nbx, NC, s + r, lds)
+#define K5_CALL_q4_K(NC) k5_q4_K_rows(k, (const uint8_t *)wr, nbw, x, nbx, NC, s + r, lds)
+#define K5_CALL_q6_K(NC) k5_q6_K_rows(k, (const uint8_t *)wr, nbw, x, nbx, NC, s + r, lds)
 K5_TILE(q4_K)
 K5_TILE(q6_K)
 
