@@ -64,16 +64,6 @@ static int parse_options(const cJSON *root, struct srv_job *job, long long *num_
     return 0;
 }
 
-static cJSON *parse_body(const char *body, size_t len, struct srv_reply *r) {
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root || !cJSON_IsObject(root)) {
-        srv_reply_error(r, 400, "invalid_request_error", root ? "the body must be a JSON object" : "malformed JSON in the request body");
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
 /* "think": true/false (newer Ollama also allows "high"/"low"...: any string means on). */
 static int parse_think(const cJSON *root, int *think, struct srv_reply *r) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "think");
@@ -88,9 +78,9 @@ static int parse_think(const cJSON *root, int *think, struct srv_reply *r) {
 }
 
 void ollama_chat(struct server *s, const char *body, size_t len, struct srv_reply *r) {
-    cJSON *root = parse_body(body, len, r);
+    cJSON *root = srvj_body(body, len, r);
     struct srv_job *job = NULL;
-    char *msgs = NULL, *prompt = NULL;
+    char *msgs = NULL;
     long long num_predict = -1;
     int think = 1;
     if (!root) goto done;
@@ -98,21 +88,19 @@ void ollama_chat(struct server *s, const char *body, size_t len, struct srv_repl
     job->api = SRV_OLLAMA_CHAT;
     if (parse_options(root, job, &num_predict, r) || parse_think(root, &think, r)) goto done;
     if (!(msgs = srvj_messages(cJSON_GetObjectItemCaseSensitive(root, "messages"), r))) goto done;
-    if (!(prompt = srv_render_chat(s, job, msgs, think, NULL, r))) goto done;
-    if (srv_job_prepare(s, job, prompt, 1, (int32_t)num_predict, r)) goto done;
+    if (srv_job_prepare_chat(s, job, msgs, think, NULL, (int32_t)num_predict, r)) goto done;
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);
-    edgellm_free(prompt);
     free(msgs);
     cJSON_Delete(root);
     to_ollama_error(r);
 }
 
 void ollama_generate(struct server *s, const char *body, size_t len, struct srv_reply *r) {
-    cJSON *root = parse_body(body, len, r);
+    cJSON *root = srvj_body(body, len, r);
     struct srv_job *job = NULL;
-    char *msgs = NULL, *prompt = NULL;
+    char *msgs = NULL;
     long long num_predict = -1;
     int think = 1, raw = 0;
     const char *text = NULL, *system = NULL;
@@ -143,13 +131,11 @@ void ollama_generate(struct server *s, const char *body, size_t len, struct srv_
         cJSON_AddItemToArray(list, m);
         msgs = cJSON_PrintUnformatted(list);
         cJSON_Delete(list);
-        if (!msgs || !(prompt = srv_render_chat(s, job, msgs, think, NULL, r))) goto done;
-        if (srv_job_prepare(s, job, prompt, 1, (int32_t)num_predict, r)) goto done;
+        if (!msgs || srv_job_prepare_chat(s, job, msgs, think, NULL, (int32_t)num_predict, r)) goto done;
     }
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);
-    edgellm_free(prompt);
     free(msgs);
     cJSON_Delete(root);
     to_ollama_error(r);

@@ -219,7 +219,7 @@ static int parse_common(const cJSON *root, struct srv_job *job, long long *max_t
     return 0;
 }
 
-static cJSON *parse_body(const char *body, size_t len, struct srv_reply *r) {
+cJSON *srvj_body(const char *body, size_t len, struct srv_reply *r) {
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root || !cJSON_IsObject(root)) {
         srv_reply_error(r, 400, "invalid_request_error", root ? "the body must be a JSON object" : "malformed JSON in the request body");
@@ -230,10 +230,10 @@ static cJSON *parse_body(const char *body, size_t len, struct srv_reply *r) {
 }
 
 void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *r) {
-    cJSON *root = parse_body(body, len, r);
+    cJSON *root = srvj_body(body, len, r);
     if (!root) return;
     struct srv_job *job = srv_job_new();
-    char *msgs = NULL, *kwargs = NULL, *prompt = NULL;
+    char *msgs = NULL, *kwargs = NULL;
     long long max_tokens = -1;
     int enable_thinking = 1;
     if (!job) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
@@ -249,19 +249,17 @@ void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *
         if (srvj_bool(kw, "enable_thinking", &enable_thinking, r) < 0) goto done;
         kwargs = cJSON_PrintUnformatted(kw);
     }
-    if (!(prompt = srv_render_chat(s, job, msgs, enable_thinking, kwargs, r))) goto done;
-    if (srv_job_prepare(s, job, prompt, 1, (int32_t)max_tokens, r)) goto done;
+    if (srv_job_prepare_chat(s, job, msgs, enable_thinking, kwargs, (int32_t)max_tokens, r)) goto done;
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);
-    edgellm_free(prompt);
     free(msgs);
     free(kwargs);
     cJSON_Delete(root);
 }
 
 void oai_completion(struct server *s, const char *body, size_t len, struct srv_reply *r) {
-    cJSON *root = parse_body(body, len, r);
+    cJSON *root = srvj_body(body, len, r);
     if (!root) return;
     struct srv_job *job = srv_job_new();
     long long max_tokens = 16; /* OpenAI's default for this endpoint */

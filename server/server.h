@@ -111,10 +111,10 @@ void srv_reply_error(struct srv_reply *r, int status, const char *type, const ch
  * (<0: all the room left), fills id/model/times. Returns 0 or fills an error reply. */
 int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, int parse_special,
                     int32_t max_tokens, struct srv_reply *r);
-/* Renders a normalized messages JSON list with the model's template; sets think_open.
- * Returns a string to free with edgellm_free, or NULL with an error reply. */
-char *srv_render_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
-                      const char *kwargs_json, struct srv_reply *r);
+/* srv_job_prepare for a chat: renders a normalized messages JSON list with the model's template
+ * (setting think_open) and prepares the job from that prompt. Returns 0 or fills an error reply. */
+int srv_job_prepare_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
+                         const char *kwargs_json, int32_t max_tokens, struct srv_reply *r);
 
 /* openai.c / ollama.c: request handlers and the output formatters the engine calls. */
 void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *r);
@@ -146,6 +146,8 @@ int srvj_bool(const struct cJSON *o, const char *key, int *out, struct srv_reply
 int srvj_num(const struct cJSON *o, const char *key, double lo, double hi, double *out, struct srv_reply *r);
 int srvj_int(const struct cJSON *o, const char *key, double lo, double hi, long long *out, struct srv_reply *r);
 int srvj_str(const struct cJSON *o, const char *key, const char **out, struct srv_reply *r);
+/* A request body that must be a JSON object: the parsed object, or NULL with a 400 reply. */
+struct cJSON *srvj_body(const char *body, size_t len, struct srv_reply *r);
 /* A numeric sampling option of a request: its JSON name, accepted range and the field it sets
  * (exactly one of f / i). The two APIs differ only in names and ranges. */
 struct srvj_opt {

@@ -199,20 +199,22 @@ int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, i
     return 0;
 }
 
-char *srv_render_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
-                      const char *kwargs_json, struct srv_reply *r) {
-    char *out = NULL, err[256] = "";
+int srv_job_prepare_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
+                         const char *kwargs_json, int32_t max_tokens, struct srv_reply *r) {
+    char *prompt = NULL, err[256] = "";
     int fallback = 0;
-    edgellm_status st = edgellm_chat_render(s->model, messages_json, 1, enable_thinking, kwargs_json, &out,
+    edgellm_status st = edgellm_chat_render(s->model, messages_json, 1, enable_thinking, kwargs_json, &prompt,
                                             &fallback, err, sizeof(err));
-    if (st != EDGELLM_OK || !out) {
+    if (st != EDGELLM_OK || !prompt) {
         srv_reply_error(r, 400, "invalid_request_error", "cannot render the chat template: %s",
                         err[0] ? err : edgellm_status_str(st));
-        return NULL;
+        return -1;
     }
     /* the answer starts inside an open <think> block (R1 templates open it themselves) */
-    job->think_open = edgellm_prompt_opens_think(out);
-    return out;
+    job->think_open = edgellm_prompt_opens_think(prompt);
+    const int rc = srv_job_prepare(s, job, prompt, 1, max_tokens, r);
+    edgellm_free(prompt);
+    return rc;
 }
 
 int srv_enqueue(struct server *s, struct srv_job *job) {
