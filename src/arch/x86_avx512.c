@@ -89,55 +89,38 @@ static void k5_block_sums(int nb, const void *vx, size_t nbx, int nc, int mult, 
     }
 }
 
-AI void k5_q4_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds,
-                      const int32_t *off, const float *dy) {
+/* Q4_0 (q8 = 0: nibbles, q - 8) and Q8_0 (q8 = 1: bytes, taken as unsigned w + 128); the
+ * offset times sum(y) comes back through off[] (-2 * sum(y) / -32 * sum(y) per lane). */
+AI void k5_32_4rows(const int q8, int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s,
+                    size_t lds, const int32_t *off, const float *dy) {
     const uint8_t *w = vw;
     const int nb = k / 32;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const size_t bs = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), x80 = _mm512_set1_epi8((char)0x80);
     __m512 acc[K5_TC];
     _Pragma("GCC unroll 16")
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int i = 0; i < nb; i++) {
-        const uint8_t *b = w + i * sizeof(block_q4_0);
-        _mm_prefetch((const char *)b + (4 + (i & 3)) * nbw, _MM_HINT_T0); /* 4 x 18 bytes ~ a line per row */
-        const __m512i z = k5_load4(b + offsetof(block_q4_0, qs), nbw);
-        const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-        const __m512 dw = k5_scales4(b, nbw);
-        _Pragma("GCC unroll 16")
-        for (int c = 0; c < nc; c++) {
-            const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c) + i;
-            const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->qs));
-            const __m512i yhi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y->qs + 16)));
-            /* (q - 8) . y = q . y - 8 * sum(y), exact in int32; off[] holds -2 * sum(y) per lane */
-            const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_set1_epi32(off[c * nb + i]), lo, ylo), hi, yhi);
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * nb + i])), acc[c]);
+        const uint8_t *b = w + i * bs;
+        __m512i lo, hi;
+        if (q8) {
+            _mm_prefetch((const char *)b + (4 + 2 * (i & 1)) * nbw, _MM_HINT_T0); /* 2 x 34 bytes ~ a line per row */
+            _mm_prefetch((const char *)b + (5 + 2 * (i & 1)) * nbw, _MM_HINT_T0);
+            lo = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs), nbw), x80);
+            hi = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs) + 16, nbw), x80);
+        } else {
+            _mm_prefetch((const char *)b + (4 + (i & 3)) * nbw, _MM_HINT_T0); /* 4 x 18 bytes ~ a line per row */
+            const __m512i z = k5_load4(b + offsetof(block_q4_0, qs), nbw);
+            lo = _mm512_and_si512(z, m4);
+            hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
         }
-    }
-    _Pragma("GCC unroll 16")
-    for (int c = 0; c < nc; c++) _mm_storeu_ps(s + c * lds, k5_rowsums(acc[c]));
-}
-
-AI void k5_q8_0_4rows(int k, const void *vw, size_t nbw, const void *vx, size_t nbx, int nc, float *s, size_t lds,
-                      const int32_t *off, const float *dy) {
-    const uint8_t *w = vw;
-    const int nb = k / 32;
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    __m512 acc[K5_TC];
-    _Pragma("GCC unroll 16")
-    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-        const uint8_t *b = w + i * sizeof(block_q8_0);
-        _mm_prefetch((const char *)b + (4 + 2 * (i & 1)) * nbw, _MM_HINT_T0); /* 2 x 34 bytes ~ a line per row */
-        _mm_prefetch((const char *)b + (5 + 2 * (i & 1)) * nbw, _MM_HINT_T0);
-        /* weights go in as unsigned (w + 128); 128 * sum(y) comes back through off[] */
-        const __m512i lo = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs), nbw), x80);
-        const __m512i hi = _mm512_xor_si512(k5_load4(b + offsetof(block_q8_0, qs) + 16, nbw), x80);
         const __m512 dw = k5_scales4(b, nbw);
         _Pragma("GCC unroll 16")
         for (int c = 0; c < nc; c++) {
             const block_q8_0 *y = X_ROW(block_q8_0, vx, nbx, c) + i;
             const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->qs));
             const __m512i yhi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y->qs + 16)));
+            /* exact in int32 */
             const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_set1_epi32(off[c * nb + i]), lo, ylo), hi, yhi);
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * nb + i])), acc[c]);
         }
@@ -339,8 +322,8 @@ K5_TILE(q6_K)
         }                                                                                                 \
         if (r < nr) kx_##T##_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds); \
     }
-#define K5_CALL_q4_0(NC) k5_q4_0_4rows(k, wr, nbw, x, nbx, NC, s + r, lds, off, dy)
-#define K5_CALL_q8_0(NC) k5_q8_0_4rows(k, wr, nbw, x, nbx, NC, s + r, lds, off, dy)
+#define K5_CALL_q4_0(NC) k5_32_4rows(0, k, wr, nbw, x, nbx, NC, s + r, lds, off, dy)
+#define K5_CALL_q8_0(NC) k5_32_4rows(1, k, wr, nbw, x, nbx, NC, s + r, lds, off, dy)
 K5_TILE_OFF(q4_0, 8)
 K5_TILE_OFF(q8_0, 128)
 
