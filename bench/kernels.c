@@ -1,5 +1,5 @@
 /* Kernel micro-benchmark (not built by CMake; a developer tool):
- *   gcc -O2 -Iinclude -Isrc bench/kernels.c src/qtypes.c src/threadpool.c src/kernels.c
+ *   gcc -O2 -Iinclude -Isrc bench/kernels.c src/quant/qtypes.c src/core/threadpool.c src/kernels/kernels.c
  *       <arch objects> -lm -lpthread
  * Decode: GB/s of weight bytes streamed by kern_matmul with n = 1 (the bound is the memory
  * read bandwidth). Prefill: GOP/s (2 ops per multiply-add) with n tokens.
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels.h"
-#include "threadpool.h"
+#include "kernels/kernels.h"
+#include "core/threadpool.h"
 
 static double now_s(void) {
     struct timespec ts;

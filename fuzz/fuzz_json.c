@@ -1,11 +1,11 @@
-/* libFuzzer target for the JSON parser (src/json.h): the input is the text. A parse either
+/* libFuzzer target for the JSON parser (src/template/json.h): the input is the text. A parse either
  * fails with one line or yields a tree; an accepted tree is serialized, parsed again and
  * serialized again, and the two serializations must be equal (the writer's output is JSON the
  * parser accepts, and nothing is lost on the second trip). */
 #include <stdint.h>
 #include <string.h>
 
-#include "json.h"
+#include "template/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* libFuzzer target for the chat-template interpreter (src/jinja.h): the input is the template
+/* libFuzzer target for the chat-template interpreter (src/template/jinja.h): the input is the template
  * source, rendered against a fixed three-message conversation with tight limits (steps, depth,
  * output, memory), so that a template which loops or nests forever ends with JINJA_ERR_LIMIT
  * instead of timing out the fuzzer. Any status is fine; a failure must come with one line. */
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jinja.h"
-#include "json.h"
+#include "template/jinja.h"
+#include "template/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* libFuzzer target for the tokenizers (src/vocab.h). Three real vocabularies are loaded once:
+/* libFuzzer target for the tokenizers (src/text/vocab.h). Three real vocabularies are loaded once:
  * qwen2 and llama-bpe (byte-level BPE, two pre-tokenizers) and llama-spm (SentencePiece), from
  * $EDGELLM_SHARED/vocab or the shared dir given at build time. Input byte 0 picks the vocabulary
  * (byte % 3: qwen2, llama-spm, llama-bpe) and parse_special (byte / 3 odd); the rest is the
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "unicode.h"
-#include "vocab.h"
+#include "gguf/gguf.h"
+#include "text/unicode.h"
+#include "text/vocab.h"
 
 #ifndef EDGELLM_SHARED_DIR
 #define EDGELLM_SHARED_DIR "../shared"

@@ -26,7 +26,7 @@ rm -rf "$S"
 mkdir -p "$S"/{gguf,json,template,tokenizer}
 # gguf: the corrupt variants and the valid base of tests/test_gguf.c, plus the first 8 KiB of
 # real files (header, metadata, start of the tensor table)
-if cc -std=c11 -D_GNU_SOURCE -O1 -Iinclude -Isrc src/gguf.c src/gguf_writer.c src/os_unix.c src/qtypes.c \
+if cc -std=c11 -D_GNU_SOURCE -O1 -Iinclude -Isrc src/gguf/gguf.c src/gguf/gguf_writer.c src/core/os_unix.c src/quant/qtypes.c src/core/api.c \
       tests/test_gguf.c -o "$B/gguf_seedgen" -lm -lpthread 2>/dev/null; then
     "$B/gguf_seedgen" --write-seeds "$S/gguf" >/dev/null
 fi

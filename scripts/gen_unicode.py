@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Generates src/unicode_tables.c from the Unicode Character Database of Debian's `unicode-data`
+"""Generates src/text/unicode_tables.c from the Unicode Character Database of Debian's `unicode-data`
 package (so the library itself stays free of dependencies): the general category of every code
 point as sorted runs, the White_Space code points, and for NFC the canonical combining classes,
 canonical decompositions and the primary composites.
 
-Usage: scripts/gen_unicode.py [UCD_DIR] > src/unicode_tables.c   (UCD_DIR: /usr/share/unicode)
+Usage: scripts/gen_unicode.py [UCD_DIR] > src/text/unicode_tables.c   (UCD_DIR: /usr/share/unicode)
 """
 import os
 import sys
 
 # General category -> the coarse classes the pre-tokenizer regexes use (\p{L}, \p{N}, \p{P}, ...).
-# The numbers must match enum unicode_cat in src/unicode.h.
+# The numbers must match enum unicode_cat in src/text/unicode.h.
 CLASS = {"L": 1, "N": 2, "P": 3, "M": 4, "S": 5, "Z": 6, "C": 7}
 UNDEF = 0
 

@@ -1,4 +1,4 @@
-/* Corrupt-file tests of the GGUF reader (src/gguf.c). A small valid file is built with the GGUF
+/* Corrupt-file tests of the GGUF reader (src/gguf/gguf.c). A small valid file is built with the GGUF
  * writer and its byte layout is recorded (where each kv and tensor-info field starts); each
  * variant below then truncates it, patches a field, or rebuilds it with one bad part. Every
  * variant must make gguf_open_mem fail with a status and one line naming the problem. Also:
@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 
 #include "edgellm.h"
-#include "gguf.h"
-#include "gguf_writer.h"
-#include "qtypes.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
+#include "quant/qtypes.h"
 #include "testutil.h"
 
 #define BASE_KV 6

@@ -3,7 +3,7 @@
  * back with the reader (gguf.h), and every value, shape, offset and data byte is compared with
  * what was put in. Also checks the byte layout of a tiny file against a hand-assembled image,
  * alignment handling, copying keys out of a real vocabulary file, and argument errors.
- * Then edgellm_synth_write (src/synth.c): a full-size file against ../shared/presets, its metadata
+ * Then edgellm_synth_write (tools/dev/synth.c): a full-size file against ../shared/presets, its metadata
  * and vocabulary against ../shared/vocab, and its weights dequantized by the reference qtypes.
  */
 #include <math.h>
@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "edgellm.h"
-#include "gguf.h"
-#include "gguf_writer.h"
-#include "qtypes.h"
+#include "edgellm_dev.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
+#include "quant/qtypes.h"
 #include "testutil.h"
 
 static int str_is(struct gguf_str s, const char *z) { return s.len == strlen(z) && !memcmp(s.ptr, z, s.len); }

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "edgellm.h"
-#include "jinja.h"
-#include "json.h"
+#include "template/jinja.h"
+#include "template/json.h"
 #include "testutil.h"
 
 #define DATE "2026-11-25"

@@ -1,4 +1,4 @@
-/* Tests of the tensor types (src/qtypes.c): block sizes against the GGUF format, half/bfloat
+/* Tests of the tensor types (src/quant/qtypes.c): block sizes against the GGUF format, half/bfloat
  * conversion (exhaustive over all halves), hand-built blocks decoded from the format description
  * and against values ggml's dequantize_row_* gives, quantizer and dot-product results against
  * ggml's reference (hashes and values produced by ggml-quants.c on the same inputs), round-trip
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "qtypes.h"
+#include "gguf/gguf.h"
+#include "quant/qtypes.h"
 #include "testutil.h"
 
 static const uint32_t all_types[] = {

@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "testutil.h"
-#include "threadpool.h"
+#include "core/threadpool.h"
 
 #define MAXT 8
 

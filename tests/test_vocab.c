@@ -9,11 +9,11 @@
 #include <time.h>
 
 #include "edgellm.h"
-#include "gguf.h"
-#include "pretok.h"
+#include "gguf/gguf.h"
+#include "text/pretok.h"
 #include "testutil.h"
-#include "unicode.h"
-#include "vocab.h"
+#include "text/unicode.h"
+#include "text/vocab.h"
 
 static const char *suites[] = {"llama-spm", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder",
                                "gpt-2", "phi-3", "falcon", "starcoder"};

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "edgellm_dev.h"
 
 static const char *CMD = "synth";
 

@@ -1,0 +1,92 @@
+/* POSIX implementation of os.h: mmap for weights (read-only, shared with the page cache,
+ * so several processes running one model share its memory), sysconf for cores. */
+#include "core/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "edgellm.h"
+
+struct os_map {
+    void *data;
+    uint64_t size;
+};
+
+int os_map_file(const char *path, struct os_map **out, char *err, size_t err_size) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, err_size, "cannot open '%s': %s", path, strerror(errno));
+        return EDGELLM_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, err_size, "cannot stat '%s': %s", path, strerror(errno));
+        close(fd);
+        return EDGELLM_ERR_IO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, err_size, "'%s' is a directory, not a GGUF file", path);
+        close(fd);
+        return EDGELLM_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_size, "'%s' is not a regular file", path);
+        close(fd);
+        return EDGELLM_ERR_IO;
+    }
+    struct os_map *m = calloc(1, sizeof(*m));
+    if (!m) {
+        close(fd);
+        snprintf(err, err_size, "out of memory");
+        return EDGELLM_ERR_NOMEM;
+    }
+    m->size = (uint64_t)st.st_size;
+    if (m->size > 0) {
+        m->data = mmap(NULL, (size_t)m->size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m->data == MAP_FAILED) {
+            snprintf(err, err_size, "cannot map '%s': %s", path, strerror(errno));
+            free(m);
+            close(fd);
+            return EDGELLM_ERR_IO;
+        }
+    }
+    close(fd);
+    *out = m;
+    return EDGELLM_OK;
+}
+
+const void *os_map_data(const struct os_map *m) { return m->data ? m->data : (const void *)""; }
+uint64_t os_map_size(const struct os_map *m) { return m->size; }
+
+void os_unmap(struct os_map *m) {
+    if (!m) return;
+    if (m->data && m->size) munmap(m->data, (size_t)m->size);
+    free(m);
+}
+
+void os_map_release(const struct os_map *m, const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (!m || !m->data || page <= 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+int os_n_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+double os_time_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}

@@ -1,0 +1,256 @@
+/* x86 AVX-512 VNNI packed prefill (kernels.h, "Packed prefill") for Q4_0, Q8_0, Q4_K, Q6_K.
+ *
+ * A group of 16 weight rows is rewritten per 32 elements as
+ *     float scale[16]           row r's scale of these 32 elements (Q6_K: of the first 16)
+ *     float extra[16]           Q4_K: -dmin * min of the sub-block; Q6_K: scale of the last 16
+ *     uint8 q[8][64]            q[t] holds elements 4t..4t+3 of row r in dword r, as u8
+ * (Q4_0 and Q8_0 have no extra: 576 bytes, else 640), so one vpdpbusd with the 4 activation
+ * bytes broadcast does 4 elements of 16 rows, and a token's 16 results sit in one zmm, ready
+ * to store. Quants are unpacked once here (nibbles split, Q8_0 offset by +128, Q6_K's high
+ * bits merged) rather than once per token tile. The offset that makes the unsigned weights
+ * signed again (-8, -128, -32 times the activation sums) starts the integer sum (aux o0/o1),
+ * Q4_K's mins go through aux bdy. Results differ from the scalar reference only in float
+ * rounding; tests/test_kernels.c checks them against float products like every matmul path.
+ */
+#include "kernels/kernels.h"
+#include "kernels/arch/x86_pack.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define AI static inline __attribute__((always_inline))
+
+enum { KP_B32 = 576, KP_B32X = 640 }; /* bytes per 32 elements of a group: without / with extra */
+
+/* 16 bytes at the same offset of 4 rows -> one zmm, row r in 128-bit lane r. */
+AI __m512i kp_load4(const uint8_t *p, size_t nbw) {
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + nbw)), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 2 * nbw)), 2);
+    return _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 3 * nbw)), 3);
+}
+
+/* z[g] = 16 bytes at p of rows 4g..4g+3. */
+AI void kp_load16(const uint8_t *p, size_t nbw, __m512i z[4]) {
+    _Pragma("GCC unroll 16")
+    for (int g = 0; g < 4; g++) z[g] = kp_load4(p + 4 * g * nbw, nbw);
+}
+
+/* z[g] holding rows 4g..4g+3 (16 bytes each, one per lane) -> out[t] (t < 4, 64 bytes each):
+ * dword r = bytes 4t..4t+3 of row r. */
+AI void kp_transpose(const __m512i z[4], uint8_t *out) {
+    const __m512i i01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i i23 = _mm512_add_epi32(i01, _mm512_set1_epi32(2));
+    const __m512i ab01 = _mm512_permutex2var_epi32(z[0], i01, z[1]), cd01 = _mm512_permutex2var_epi32(z[2], i01, z[3]);
+    const __m512i ab23 = _mm512_permutex2var_epi32(z[0], i23, z[1]), cd23 = _mm512_permutex2var_epi32(z[2], i23, z[3]);
+    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(ab01, cd01, 0x44));
+    _mm512_storeu_si512(out + 64, _mm512_shuffle_i32x4(ab01, cd01, 0xee));
+    _mm512_storeu_si512(out + 128, _mm512_shuffle_i32x4(ab23, cd23, 0x44));
+    _mm512_storeu_si512(out + 192, _mm512_shuffle_i32x4(ab23, cd23, 0xee));
+}
+
+AI __m512i kp_lo(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0f)); }
+AI __m512i kp_hi(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f)); }
+AI __m512i kp_x80(__m512i v) { return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)); }
+#define KP_MAP(F, z, out) _Pragma("GCC unroll 4") for (int g_ = 0; g_ < 4; g_++) (out)[g_] = F((z)[g_])
+
+/* The fp16 at the same offset of 16 rows -> 16 floats. */
+AI __m512 kp_h16(const uint8_t *p, size_t nbw) {
+    uint16_t h[16];
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < 16; r++) memcpy(&h[r], p + r * nbw, 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* Q4_0 / Q8_0: a 2-byte fp16 scale, then 16 bytes of nibbles or 32 signed bytes. */
+AI void kp_pack_32(int k, const uint8_t *w, size_t nbw, uint8_t *dst, size_t bsize, int q8) {
+    for (int i = 0; i < k / 32; i++) {
+        uint8_t *g = dst + (size_t)i * KP_B32;
+        const uint8_t *b = w + (size_t)i * bsize;
+        _mm512_storeu_ps(g, kp_h16(b, nbw));
+        __m512i z[4], lo[4], hi[4];
+        kp_load16(b + 2, nbw, z);
+        if (q8) {
+            KP_MAP(kp_x80, z, lo);
+            kp_load16(b + 2 + 16, nbw, z);
+            KP_MAP(kp_x80, z, hi);
+        } else {
+            KP_MAP(kp_lo, z, lo);
+            KP_MAP(kp_hi, z, hi);
+        }
+        kp_transpose(lo, g + 64);
+        kp_transpose(hi, g + 64 + 256);
+    }
+}
+
+void kp_pack_q4_0(int k, const void *w, size_t nbw, void *dst) { kp_pack_32(k, w, nbw, dst, sizeof(block_q4_0), 0); }
+void kp_pack_q8_0(int k, const void *w, size_t nbw, void *dst) { kp_pack_32(k, w, nbw, dst, sizeof(block_q8_0), 1); }
+_Static_assert(offsetof(block_q4_0, qs) == 2 && offsetof(block_q8_0, qs) == 2, "the scale, then the quants");
+
+void kp_pack_q4_K(int k, const void *vw, size_t nbw, void *dst) {
+    const uint8_t *w = vw;
+    for (int i = 0; i < k / QK_K; i++) {
+        uint8_t *sb = (uint8_t *)dst + (size_t)i * 8 * KP_B32X;
+        const uint8_t *b = w + (size_t)i * sizeof(block_q4_K);
+        const __m512 d = kp_h16(b + offsetof(block_q4_K, d), nbw), dmin = kp_h16(b + offsetof(block_q4_K, dmin), nbw);
+        float sc[8][16], mn[8][16];
+        _Pragma("GCC unroll 16")
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *q = b + r * nbw + offsetof(block_q4_K, scales);
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < 8; j++) {
+                const int s = j < 4 ? q[j] & 63 : (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+                const int m = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+                sc[j][r] = (float)s;
+                mn[j][r] = (float)m;
+            }
+        }
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < 8; j++) {
+            _mm512_storeu_ps(sb + j * KP_B32X, _mm512_mul_ps(d, _mm512_loadu_ps(sc[j])));
+            _mm512_storeu_ps(sb + j * KP_B32X + 64, _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), dmin), _mm512_loadu_ps(mn[j])));
+        }
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < 4; p++) {
+            __m512i z0[4], z1[4], t[4];
+            kp_load16(b + offsetof(block_q4_K, qs) + 32 * p, nbw, z0);
+            kp_load16(b + offsetof(block_q4_K, qs) + 32 * p + 16, nbw, z1);
+            KP_MAP(kp_lo, z0, t);
+            kp_transpose(t, sb + (2 * p) * KP_B32X + 128);
+            KP_MAP(kp_lo, z1, t);
+            kp_transpose(t, sb + (2 * p) * KP_B32X + 128 + 256);
+            KP_MAP(kp_hi, z0, t);
+            kp_transpose(t, sb + (2 * p + 1) * KP_B32X + 128);
+            KP_MAP(kp_hi, z1, t);
+            kp_transpose(t, sb + (2 * p + 1) * KP_B32X + 128 + 256);
+        }
+    }
+}
+
+/* Q6_K element 32c + l (c = 4h + t, l < 32): low nibble of ql[64h + 32(t & 1) + l] (high
+ * nibble if t >= 2), high 2 bits from qh[32h + l] >> 2t. */
+AI __m512i kp_q6(__m512i l, __m512i h, int t) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+    const __m512i lo = _mm512_and_si512(t >= 2 ? _mm512_srli_epi16(l, 4) : l, m4);
+    return _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2 * t), m3), 4));
+}
+
+void kp_pack_q6_K(int k, const void *vw, size_t nbw, void *dst) {
+    const uint8_t *w = vw;
+    for (int i = 0; i < k / QK_K; i++) {
+        uint8_t *sb = (uint8_t *)dst + (size_t)i * 8 * KP_B32X;
+        const uint8_t *b = w + (size_t)i * sizeof(block_q6_K);
+        const __m512 d = kp_h16(b + offsetof(block_q6_K, d), nbw);
+        float sc[16][16];
+        _Pragma("GCC unroll 16")
+        for (int r = 0; r < 16; r++)
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < 16; j++) sc[j][r] = (float)((const int8_t *)(b + r * nbw + offsetof(block_q6_K, scales)))[j];
+        _Pragma("GCC unroll 16")
+        for (int c = 0; c < 8; c++) {
+            _mm512_storeu_ps(sb + c * KP_B32X, _mm512_mul_ps(d, _mm512_loadu_ps(sc[2 * c])));
+            _mm512_storeu_ps(sb + c * KP_B32X + 64, _mm512_mul_ps(d, _mm512_loadu_ps(sc[2 * c + 1])));
+        }
+        _Pragma("GCC unroll 16")
+        for (int h = 0; h < 2; h++) {
+            __m512i h0[4], h1[4];
+            kp_load16(b + offsetof(block_q6_K, qh) + 32 * h, nbw, h0);
+            kp_load16(b + offsetof(block_q6_K, qh) + 32 * h + 16, nbw, h1);
+            _Pragma("GCC unroll 16")
+            for (int t = 0; t < 4; t++) {
+                __m512i l0[4], l1[4], o[4];
+                kp_load16(b + offsetof(block_q6_K, ql) + 64 * h + 32 * (t & 1), nbw, l0);
+                kp_load16(b + offsetof(block_q6_K, ql) + 64 * h + 32 * (t & 1) + 16, nbw, l1);
+                uint8_t *g = sb + (4 * h + t) * KP_B32X + 128;
+                _Pragma("GCC unroll 16")
+                for (int r = 0; r < 4; r++) o[r] = kp_q6(l0[r], h0[r], t);
+                kp_transpose(o, g);
+                _Pragma("GCC unroll 16")
+                for (int r = 0; r < 4; r++) o[r] = kp_q6(l1[r], h1[r], t);
+                kp_transpose(o, g + 256);
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- tiles */
+
+AI __m512i kp_b32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* 8 dot products of 4 elements: q[t] against activation bytes y[4t..4t+3], onto acc. */
+AI __m512i kp_dot8(__m512i acc, const __m512i q[8], const int8_t *y) {
+    _Pragma("GCC unroll 16")
+    for (int t = 0; t < 8; t++) acc = _mm512_dpbusd_epi32(acc, q[t], kp_b32(y + 4 * t));
+    return acc;
+}
+
+/* One group of 16 rows against NC tokens. kind: 0 Q4_0, 1 Q8_0 (Q8_0 activations), 2 Q4_K,
+ * 3 Q6_K (Q8_K activations). */
+AI void kp_group(int kind, int nsb, const uint8_t *pk, const uint8_t *x, size_t nbx, const struct kern_aux *aux,
+                 size_t naux, const int NC, float *s, size_t lds) {
+    const size_t gb = kind <= 1 ? KP_B32 : KP_B32X, wo = kind <= 1 ? 64 : 128;
+    __m512 acc[KERN_TILE_C_MAX];
+    _Pragma("GCC unroll 16")
+    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
+    for (int i = 0; i < nsb; i++) {
+        const uint8_t *g = pk + (size_t)i * gb;
+        const __m512 sc = _mm512_loadu_ps((const float *)g);
+        const __m512 ex = kind <= 1 ? sc : _mm512_loadu_ps((const float *)(g + 64));
+        __m512i q[8];
+        _Pragma("GCC unroll 16")
+        for (int t = 0; t < 8; t++) q[t] = _mm512_loadu_si512(g + wo + 64 * t);
+        _Pragma("GCC unroll 16")
+        for (int c = 0; c < NC; c++) {
+            const struct kern_aux *a = aux + (size_t)c * naux + i;
+            const int8_t *y = kind <= 1
+                ? (const int8_t *)(x + (size_t)c * nbx + (size_t)i * sizeof(block_q8_0) + offsetof(block_q8_0, qs))
+                : (const int8_t *)(x + (size_t)c * nbx + (size_t)(i / 8) * sizeof(block_q8_K) + offsetof(block_q8_K, qs)) + 32 * (i % 8);
+            if (kind == 3) {
+                __m512i p0 = _mm512_set1_epi32(a->o0), p1 = _mm512_set1_epi32(a->o1);
+                _Pragma("GCC unroll 16")
+                for (int t = 0; t < 4; t++) p0 = _mm512_dpbusd_epi32(p0, q[t], kp_b32(y + 4 * t));
+                _Pragma("GCC unroll 16")
+                for (int t = 4; t < 8; t++) p1 = _mm512_dpbusd_epi32(p1, q[t], kp_b32(y + 4 * t));
+                const __m512 dy = _mm512_set1_ps(a->d);
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_mul_ps(sc, dy), acc[c]);
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_mul_ps(ex, dy), acc[c]);
+            } else {
+                const __m512i p = kp_dot8(_mm512_set1_epi32(kind == 0 ? a->o0 : kind == 1 ? a->o1 : 0), q, y);
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(sc, _mm512_set1_ps(a->d)), acc[c]);
+                if (kind == 2) acc[c] = _mm512_fmadd_ps(ex, _mm512_set1_ps(a->bdy), acc[c]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 16")
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + (size_t)c * lds, acc[c]);
+}
+
+#define KP_CASE(N) case N: kp_group(KIND, nsb, pk, x, nbx, aux, naux, N, so, lds); break;
+#define KP_TILE(NAME, KIND_, GB)                                                                           \
+    void NAME(int k, const void *packed, int ng, const void *vx, size_t nbx, const struct kern_aux *aux,  \
+              size_t naux, int nc, float *s, size_t lds) {                                                 \
+        enum { KIND = KIND_ };                                                                             \
+        const int nsb = k / 32;                                                                            \
+        const uint8_t *x = vx;                                                                             \
+        for (int gi = 0; gi < ng; gi++) {                                                                  \
+            const uint8_t *pk = (const uint8_t *)packed + (size_t)gi * (size_t)nsb * (GB);                \
+            float *so = s + gi * KERN_PACK_R;                                                              \
+            switch (nc) {                                                                                  \
+                KP_CASE(1) KP_CASE(2) KP_CASE(3) KP_CASE(4) KP_CASE(5) KP_CASE(6) KP_CASE(7) KP_CASE(8)   \
+                KP_CASE(9) KP_CASE(10) KP_CASE(11) KP_CASE(12) KP_CASE(13) KP_CASE(14) KP_CASE(15)        \
+            default: kp_group(KIND, nsb, pk, x, nbx, aux, naux, 16, so, lds); break;                       \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+_Static_assert(KERN_TILE_C_MAX == 16 && KERN_PACK_R == 16, "the packed tiles do 16 rows x up to 16 tokens");
+
+KP_TILE(kp_tile_q4_0, 0, KP_B32)
+KP_TILE(kp_tile_q8_0, 1, KP_B32)
+KP_TILE(kp_tile_q4_K, 2, KP_B32X)
+KP_TILE(kp_tile_q6_K, 3, KP_B32X)

@@ -1,0 +1,334 @@
+/* Model loading: maps the GGUF file, reads the hyperparameters of the `llama` and `qwen2`
+ * architectures (with llama.cpp's defaults for absent keys), binds every weight to a view into
+ * the mapping after checking its shape and type, and loads the vocabulary. Nothing here copies
+ * weights. `vocab_only` loads accept any architecture and files without tensors.
+ */
+#include "model/model.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/qtypes.h"
+#include "text/vocab.h"
+
+const struct vocab *model_vocab(const struct edgellm_model *m) { return m->vocab; }
+
+void model_set_error(const struct edgellm_model *m, const char *fmt, ...) {
+    struct edgellm_model *mm = (struct edgellm_model *)m; /* errmsg is the one mutable field */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mm->errmsg, sizeof mm->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+struct edgellm_model_params edgellm_model_default_params(void) {
+    struct edgellm_model_params p = {0, 0, 0};
+    return p;
+}
+
+static char *dup_str(struct gguf_str s) {
+    char *z = malloc((size_t)s.len + 1);
+    if (z) {
+        memcpy(z, s.ptr, (size_t)s.len);
+        z[s.len] = 0;
+    }
+    return z;
+}
+
+/* "<arch>.<suffix>" as u32, with a default. */
+static uint32_t arch_u32(const struct gguf_file *f, const char *arch, const char *suffix, uint32_t def) {
+    char key[128];
+    uint32_t v;
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return gguf_get_u32(f, key, &v) ? v : def;
+}
+
+static float arch_f32(const struct gguf_file *f, const char *arch, const char *suffix, float def) {
+    char key[128];
+    float v;
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return gguf_get_f32(f, key, &v) ? v : def;
+}
+
+/* Binds a tensor by name: checks its shape is (ne0, ne1) (ne1 = 1 for vectors) and that it can
+ * be used as a matrix (matrix != 0: a vec_dot exists) or as a plain F32 vector. */
+static int bind(struct edgellm_model *m, struct weight *w, const char *name, int64_t ne0, int64_t ne1,
+                int matrix, int required) {
+    const struct gguf_tensor *t = gguf_find_tensor(m->gguf, name);
+    memset(w, 0, sizeof *w);
+    if (!t) {
+        if (!required) return 0;
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "missing tensor '%s'", name);
+        return -1;
+    }
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why,
+                 "tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "], expected [%" PRId64 ", %" PRId64 "]",
+                 name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0, ne1);
+        return -1;
+    }
+    const struct qtype_traits *tt = qtype_get(t->type);
+    if (!tt || !tt->to_float || (matrix && !tt->vec_dot)) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "tensor '%s' has type %s, which this engine cannot compute with",
+                 name, qtype_name(t->type) ? qtype_name(t->type) : "unknown");
+        return -1;
+    }
+    if (!matrix && t->type != QT_F32) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "tensor '%s' has type %s; norm weights and biases must be f32",
+                 name, qtype_name(t->type));
+        return -1;
+    }
+    w->data = t->data;
+    w->type = t->type;
+    w->ne[0] = ne0;
+    w->ne[1] = ne1;
+    w->nb_row = qtype_row_size(t->type, ne0);
+    return 0;
+}
+
+static int read_hparams(struct edgellm_model *m) {
+    struct gguf_file *f = m->gguf;
+    struct hparams *hp = &m->hp;
+    const char *a = m->arch_name;
+    if (!strcmp(a, "llama")) hp->arch = ARCH_LLAMA;
+    else if (!strcmp(a, "qwen2")) hp->arch = ARCH_QWEN2;
+    else {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "unsupported architecture '%s' (supported: llama, qwen2)", a);
+        return -1;
+    }
+    hp->n_ctx_train = arch_u32(f, a, "context_length", 0);
+    hp->n_embd = arch_u32(f, a, "embedding_length", 0);
+    hp->n_layer = arch_u32(f, a, "block_count", 0);
+    hp->n_ff = arch_u32(f, a, "feed_forward_length", 0);
+    hp->n_head = arch_u32(f, a, "attention.head_count", 0);
+    hp->n_head_kv = arch_u32(f, a, "attention.head_count_kv", hp->n_head);
+    hp->rope_freq_base = arch_f32(f, a, "rope.freq_base", 10000.0f);
+    hp->norm_eps = arch_f32(f, a, "attention.layer_norm_rms_epsilon", 1e-5f);
+    if (!hp->n_embd || !hp->n_layer || !hp->n_ff || !hp->n_head || !hp->n_ctx_train) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why,
+                 "missing or zero hyperparameter (%s.embedding_length, block_count, feed_forward_length, attention.head_count, context_length)", a);
+        return -1;
+    }
+    if (hp->n_embd % hp->n_head || !hp->n_head_kv || hp->n_head % hp->n_head_kv || hp->n_layer > 4096 ||
+        hp->n_head > 4096 || hp->n_embd > (1u << 20) || hp->n_ff > (1u << 22)) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why,
+                 "inconsistent attention hyperparameters (n_embd %u, n_head %u, n_head_kv %u, n_layer %u)",
+                 hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_layer);
+        return -1;
+    }
+    hp->head_dim = arch_u32(f, a, "attention.key_length", hp->n_embd / hp->n_head);
+    if (hp->head_dim != hp->n_embd / hp->n_head) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "head size %u differs from n_embd / n_head", hp->head_dim);
+        return -1;
+    }
+    hp->n_rot = arch_u32(f, a, "rope.dimension_count", hp->head_dim);
+    if (hp->n_rot == 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "invalid rope dimension %u for head size %u", hp->n_rot, hp->head_dim);
+        return -1;
+    }
+    if (!(hp->norm_eps > 0.0f && hp->norm_eps < 1.0f) || !(hp->rope_freq_base > 1.0f)) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "invalid rms epsilon or rope base");
+        return -1;
+    }
+    hp->rope_neox = hp->arch == ARCH_QWEN2;
+    return 0;
+}
+
+static int bind_weights(struct edgellm_model *m) {
+    const struct hparams *hp = &m->hp;
+    int64_t n_vocab = vocab_n_tokens(m->vocab);
+    int64_t e = hp->n_embd, q = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim;
+    char name[128];
+    if (n_vocab <= 0) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "the file has no vocabulary");
+        return -1;
+    }
+    if (bind(m, &m->tok_embd, "token_embd.weight", e, n_vocab, 1, 1)) return -1;
+    if (bind(m, &m->output_norm, "output_norm.weight", e, 1, 0, 1)) return -1;
+    if (bind(m, &m->output, "output.weight", e, n_vocab, 1, 0)) return -1;
+    if (!m->output.data) m->output = m->tok_embd;
+    if (bind(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, 0, 0)) return -1;
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        snprintf(m->unsupported_why, sizeof m->unsupported_why, "out of memory");
+        return -1;
+    }
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        struct layer_weights *L = &m->layers[il];
+#define B(field, suffix, ne0, ne1, matrix, req) \
+    snprintf(name, sizeof name, "blk.%u." suffix, il); \
+    if (bind(m, &L->field, name, ne0, ne1, matrix, req)) return -1;
+        B(attn_norm, "attn_norm.weight", e, 1, 0, 1)
+        B(wq, "attn_q.weight", e, q, 1, 1)
+        B(wk, "attn_k.weight", e, kv, 1, 1)
+        B(wv, "attn_v.weight", e, kv, 1, 1)
+        B(wo, "attn_output.weight", q, e, 1, 1)
+        B(bq, "attn_q.bias", q, 1, 0, hp->arch == ARCH_QWEN2)
+        B(bk, "attn_k.bias", kv, 1, 0, hp->arch == ARCH_QWEN2)
+        B(bv, "attn_v.bias", kv, 1, 0, hp->arch == ARCH_QWEN2)
+        B(ffn_norm, "ffn_norm.weight", e, 1, 0, 1)
+        B(w_gate, "ffn_gate.weight", e, hp->n_ff, 1, 1)
+        B(w_up, "ffn_up.weight", e, hp->n_ff, 1, 1)
+        B(w_down, "ffn_down.weight", hp->n_ff, e, 1, 1)
+#undef B
+    }
+    return 0;
+}
+
+static void type_histogram(struct edgellm_model *m) {
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
+        uint32_t t = m->gguf->tensors[i].type;
+        int j;
+        for (j = 0; j < m->n_type_hist; j++)
+            if (m->type_hist_type[j] == t) break;
+        if (j == m->n_type_hist) {
+            if (j == 64) continue;
+            m->type_hist_type[j] = t;
+            m->type_hist_count[j] = 0;
+            m->n_type_hist++;
+        }
+        m->type_hist_count[j]++;
+    }
+}
+
+edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
+                                  struct edgellm_model **out, char *err, size_t err_size) {
+    struct edgellm_model_params p = params ? *params : edgellm_model_default_params();
+    char tmp[512];
+    if (!err || !err_size) {
+        err = tmp;
+        err_size = sizeof tmp;
+    }
+    err[0] = 0;
+    if (!out) return EDGELLM_ERR_ARG;
+    *out = NULL;
+    if (!path) {
+        snprintf(err, err_size, "no model path given");
+        return EDGELLM_ERR_ARG;
+    }
+    struct edgellm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, err_size, "out of memory");
+        return EDGELLM_ERR_NOMEM;
+    }
+    int st = gguf_open(path, 1, &m->gguf, err, err_size);
+    if (st) {
+        free(m);
+        return (edgellm_status)st;
+    }
+    struct gguf_str s;
+    static const struct gguf_str empty = {"", 0};
+    m->arch_name = dup_str(gguf_get_str(m->gguf, "general.architecture", &s) ? s : empty);
+    m->name = dup_str(gguf_get_str(m->gguf, "general.name", &s) ? s : empty);
+    m->chat_template = gguf_get_str(m->gguf, "tokenizer.chat_template", &s) ? dup_str(s) : NULL;
+    if (!m->arch_name || !m->name || (gguf_find_key(m->gguf, "tokenizer.chat_template") >= 0 && !m->chat_template)) {
+        snprintf(err, err_size, "out of memory");
+        edgellm_model_free(m);
+        return EDGELLM_ERR_NOMEM;
+    }
+    type_histogram(m);
+    m->meta_keys = calloc(m->gguf->n_kv + 1, sizeof(char *));
+    for (uint64_t i = 0; m->meta_keys && i < m->gguf->n_kv; i++)
+        if (!(m->meta_keys[i] = dup_str(m->gguf->kv[i].key))) break;
+    if (!m->meta_keys || (m->gguf->n_kv && !m->meta_keys[m->gguf->n_kv - 1])) {
+        snprintf(err, err_size, "out of memory");
+        edgellm_model_free(m);
+        return EDGELLM_ERR_NOMEM;
+    }
+    st = vocab_load(m->gguf, &m->vocab, err, err_size);
+    if (st) {
+        edgellm_model_free(m);
+        return (edgellm_status)st;
+    }
+    m->supported = read_hparams(m) == 0 && bind_weights(m) == 0;
+    if (!p.vocab_only && !m->supported) {
+        snprintf(err, err_size, "%s: %s", path, m->unsupported_why);
+        edgellm_model_free(m);
+        return EDGELLM_ERR_UNSUPPORTED;
+    }
+    *out = m;
+    return EDGELLM_OK;
+}
+
+void edgellm_model_free(struct edgellm_model *m) {
+    if (!m) return;
+    vocab_free(m->vocab);
+    if (m->meta_keys)
+        for (uint64_t i = 0; i < m->gguf->n_kv; i++) free(m->meta_keys[i]);
+    free(m->meta_keys);
+    gguf_close(m->gguf);
+    free(m->layers);
+    free(m->arch_name);
+    free(m->name);
+    free(m->chat_template);
+    free(m);
+}
+
+const char *edgellm_model_errmsg(const struct edgellm_model *m) { return m ? m->errmsg : "no model"; }
+
+int32_t edgellm_model_n_vocab(const struct edgellm_model *m) { return vocab_n_tokens(m->vocab); }
+
+void edgellm_model_describe(const struct edgellm_model *m, struct edgellm_model_desc *d) {
+    memset(d, 0, sizeof *d);
+    const struct gguf_file *f = m->gguf;
+    d->arch = m->arch_name;
+    d->name = m->name;
+    d->gguf_version = f->version;
+    d->file_size = f->size;
+    d->n_tensors = f->n_tensors;
+    d->n_kv = f->n_kv;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const struct gguf_tensor *t = &f->tensors[i];
+        d->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+    }
+    /* hyperparameters as the file states them (even for architectures we cannot run) */
+    d->n_ctx_train = arch_u32(f, m->arch_name, "context_length", 0);
+    d->n_embd = arch_u32(f, m->arch_name, "embedding_length", 0);
+    d->n_layer = arch_u32(f, m->arch_name, "block_count", 0);
+    d->n_ff = arch_u32(f, m->arch_name, "feed_forward_length", 0);
+    d->n_head = arch_u32(f, m->arch_name, "attention.head_count", 0);
+    d->n_head_kv = arch_u32(f, m->arch_name, "attention.head_count_kv", d->n_head);
+    d->head_dim = d->n_head ? arch_u32(f, m->arch_name, "attention.key_length", d->n_embd / d->n_head) : 0;
+    d->n_rot = arch_u32(f, m->arch_name, "rope.dimension_count", d->head_dim);
+    d->rope_freq_base = arch_f32(f, m->arch_name, "rope.freq_base", 10000.0f);
+    d->norm_eps = arch_f32(f, m->arch_name, "attention.layer_norm_rms_epsilon", 1e-5f);
+    d->has_rope_freqs = gguf_find_tensor(f, "rope_freqs.weight") != NULL;
+    d->tied_output = gguf_find_tensor(f, "output.weight") == NULL;
+    d->supported = m->supported;
+    d->unsupported_why = m->supported ? "" : m->unsupported_why;
+    d->n_vocab = vocab_n_tokens(m->vocab);
+    d->tokenizer_model = vocab_model_name(m->vocab);
+    d->tokenizer_pre = vocab_pre_name(m->vocab);
+    d->bos = vocab_bos(m->vocab);
+    d->eos = vocab_eos(m->vocab);
+    d->eot = vocab_eot(m->vocab);
+    d->pad = vocab_pad(m->vocab);
+    d->unk = vocab_unk(m->vocab);
+    d->add_bos = vocab_add_bos(m->vocab);
+    d->add_eos = vocab_add_eos(m->vocab);
+    d->chat_template = m->chat_template;
+}
+
+int edgellm_model_n_tensor_types(const struct edgellm_model *m) { return m->n_type_hist; }
+
+const char *edgellm_model_tensor_type(const struct edgellm_model *m, int i, uint64_t *count) {
+    if (i < 0 || i >= m->n_type_hist) return NULL;
+    if (count) *count = m->type_hist_count[i];
+    const char *n = qtype_name(m->type_hist_type[i]);
+    return n ? n : "unknown";
+}
+
+const char *edgellm_model_meta_key(const struct edgellm_model *m, uint64_t i) {
+    return i < m->gguf->n_kv ? m->meta_keys[i] : NULL;
+}
+
+int edgellm_model_meta_value(const struct edgellm_model *m, uint64_t i, char *buf, size_t size) {
+    if (i >= m->gguf->n_kv) {
+        if (size) buf[0] = 0;
+        return 0;
+    }
+    return gguf_kv_format(&m->gguf->kv[i], buf, size);
+}
