@@ -1,0 +1,58 @@
+/* The context's internal layout, shared by the modules of the model layer that work on it:
+ * context.c (creation, the KV cache, sequences), attention.c and forward.c (the forward pass).
+ * All buffers are allocated in edgellm_context_new; nothing is allocated per token.
+ * KV cache: one row of n_head_kv*head_dim values (kv_qtype) per (sequence, layer, position). */
+#ifndef EDGELLM_MODEL_CONTEXT_H
+#define EDGELLM_MODEL_CONTEXT_H
+
+#include <stdint.h>
+#include "edgellm.h"
+#include "model/model.h"
+
+#define UBATCH 512
+#define ATT_CHUNK 64 /* cached positions whose K/V rows are converted to f32 at once */
+#define ATT_TILE 16  /* query tokens of one sequence that share each converted chunk */
+
+struct edgellm_context {
+    struct edgellm_model *model;
+    struct threadpool *tp;
+    uint32_t n_ctx, n_batch, n_seq, n_ub, n_out_max;
+    int n_threads;
+    edgellm_kv_type kv_type;
+    uint32_t kv_qtype;       /* qtype of a cache row */
+    size_t kv_row_bytes;     /* bytes per (position, layer) row of n_head_kv*head_dim */
+    uint8_t *k_cache, *v_cache; /* [n_seq][n_layer][n_ctx] rows */
+    uint32_t *seq_len;       /* [n_seq] */
+    /* micro-batch scratch */
+    float *x, *xn;           /* (n_ub, n_embd) */
+    float *q, *k, *v, *att;  /* (n_ub, n_head*hd), (n_ub, kv_dim) x2, (n_ub, n_head*hd) */
+    float *gate, *up;        /* (n_ub, n_ff) */
+    float *rope_cache;       /* (n_ub, n_rot) cos/sin pairs */
+    void *mm_scratch;        /* quantized activations for kern_matmul */
+    float *att_scratch;      /* per thread: see attn_tile */
+    size_t att_scratch_stride;
+    float *logits;           /* (n_out_max, n_vocab) */
+    int32_t n_logits;
+    int32_t *ub_pos, *ub_seq; /* (n_ub) */
+    float *out_rows;          /* (n_ub, n_embd) normalized states of tokens that want logits */
+    edgellm_abort_fn abort_fn;
+    void *abort_user;
+    char errmsg[256];
+};
+
+/* Sets the context's message and returns st. */
+edgellm_status ctx_fail(struct edgellm_context *c, edgellm_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The cache row of (seq, il, pos) in cache (c->k_cache or c->v_cache). */
+uint8_t *kv_row(const struct edgellm_context *c, uint8_t *cache, int32_t seq, uint32_t il, uint32_t pos);
+/* n values into / out of a cache row (kv_qtype). */
+void kv_store(const struct edgellm_context *c, uint8_t *dst, const float *src, int64_t n);
+void kv_load(const struct edgellm_context *c, const uint8_t *src, float *dst, int64_t n);
+
+/* Attention of the micro-batch (attention.c): tiles of consecutive tokens of one sequence. */
+int attn_tiles(const struct edgellm_context *c, int n, int16_t *t0, int16_t *nt);
+/* c->att = softmax(q kᵀ / sqrt(hd)) v for layer il over the n_tiles tiles, on the thread pool. */
+void attn_run(struct edgellm_context *c, uint32_t il, int n_tiles, const int16_t *t0, const int16_t *nt);
+
+#endif
