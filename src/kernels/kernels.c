@@ -425,6 +425,16 @@ void kern_silu_mul(float *g, const float *u, int n) {
     (isa->silu_mul ? isa->silu_mul : kern_silu_mul_ref)(g, u, n);
 }
 
+/* g = gelu(g) * u with GELU's tanh form, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma's
+ * gelu_pytorch_tanh; the reference engine's ggml_gelu). Scalar only: it is not on a hot path. */
+void kern_gelu_mul(float *g, const float *u, int n) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int i = 0; i < n; i++) {
+        float x = g[i];
+        g[i] = 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x))) * u[i];
+    }
+}
+
 static void kern_scores_f32_ref(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale) {
     for (int j = 0; j < m; j++) s[j] = kern_dot_f32_ref(q, k + (size_t)j * ldk, n) * scale;
 }

@@ -108,6 +108,7 @@ void kern_rmsnorm(float *y, const float *x, const float *g, int n, float eps);
 float kern_dot_f32(const float *a, const float *b, int n);
 void kern_axpy_f32(float *y, float a, const float *x, int n);      /* y += a * x */
 void kern_silu_mul(float *g, const float *u, int n);                /* g = silu(g) * u */
+void kern_gelu_mul(float *g, const float *u, int n);                /* g = gelu_tanh(g) * u */
 /* Attention over a chunk of m cached rows of n floats (rows ldk / ldv floats apart):
  * s[j] = dot(q, row j of k) * scale, and y += sum_j p[j] * (row j of v). */
 void kern_scores_f32(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale);

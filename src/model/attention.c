@@ -35,15 +35,18 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
     float *mx = p + (size_t)nq * ATT_CHUNK;     /* (nq) running max */
     float *sum = mx + nq;                       /* (nq) running sum */
     float *acc = sum + nq;                      /* (nq, hd) running output */
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = hp->attn_scale;
+    /* sliding-window layers: a query at p sees keys p - window < j <= p */
+    uint32_t win = hp->layer[il].swa ? hp->swa_window : 0;
     size_t slice = qtype_row_size(c->kv_qtype, (int64_t)g * hd); /* byte offset of head g in a row */
     for (uint32_t r = 0; r < nq; r++) {
         mx[r] = -INFINITY;
         sum[r] = 0.0f;
     }
     memset(acc, 0, sizeof(float) * nq * hd);
-    uint32_t n_pos = (uint32_t)c->ub_pos[t0 + nt - 1] + 1;
-    for (uint32_t j0 = 0; j0 < n_pos; j0 += ATT_CHUNK) {
+    uint32_t n_pos = (uint32_t)c->ub_pos[t0 + nt - 1] + 1, p_first = (uint32_t)c->ub_pos[t0];
+    uint32_t lo = win && p_first + 1 > win ? p_first + 1 - win : 0; /* first visible key of the tile */
+    for (uint32_t j0 = lo; j0 < n_pos; j0 += ATT_CHUNK) {
         uint32_t nj = n_pos - j0 < ATT_CHUNK ? n_pos - j0 : ATT_CHUNK;
         for (uint32_t j = 0; j < nj; j++) {
             kv_load(c, kv_row(c, c->k_cache, seq, il, j0 + j) + slice, kc + (size_t)j * hd, hd);
@@ -53,11 +56,14 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
             uint32_t pt = (uint32_t)c->ub_pos[t0 + t];
             if (pt < j0) continue; /* causal: this chunk is entirely in the token's future */
             uint32_t njt = pt + 1 - j0 < nj ? pt + 1 - j0 : nj;
+            uint32_t jlo = win && pt + 1 > win + j0 ? pt + 1 - win - j0 : 0; /* window: rows before jlo are too old */
+            if (jlo >= njt) continue;
+            njt -= jlo;
             for (uint32_t h = 0; h < gq; h++) {
                 uint32_t r = (uint32_t)t * gq + h;
                 const float *q = c->q + ((size_t)(t0 + t) * hp->n_head + (size_t)g * gq + h) * hd;
                 float *pr = p + (size_t)r * ATT_CHUNK, m_new = mx[r];
-                kern_scores_f32(pr, q, kc, hd, (int)njt, (int)hd, scale);
+                kern_scores_f32(pr, q, kc + (size_t)jlo * hd, hd, (int)njt, (int)hd, scale);
                 for (uint32_t j = 0; j < njt; j++)
                     if (pr[j] > m_new) m_new = pr[j];
                 float corr = expf(mx[r] - m_new), ls = 0.0f; /* exp(-inf) = 0 on the first chunk */
@@ -68,7 +74,7 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
                 float *o = acc + (size_t)r * hd;
                 if (corr != 1.0f)
                     for (uint32_t i = 0; i < hd; i++) o[i] *= corr;
-                kern_wsum_f32(o, pr, vc, hd, (int)njt, (int)hd);
+                kern_wsum_f32(o, pr, vc + (size_t)jlo * hd, hd, (int)njt, (int)hd);
                 sum[r] = sum[r] * corr + ls;
                 mx[r] = m_new;
             }

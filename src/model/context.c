@@ -100,10 +100,25 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     c->kv_row_bytes = qtype_row_size(kv_qtype, (int64_t)kv_dim);
 
     size_t total = 0, ub = c->n_ub, e = hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim;
-    size_t cache_rows = (size_t)n_seq * hp->n_layer * n_ctx;
-    c->k_cache = xalloc(cache_rows * c->kv_row_bytes, &total);
-    c->v_cache = xalloc(cache_rows * c->kv_row_bytes, &total);
+    /* sliding layers: a ring of window + n_batch rows covers every key a micro-batch can see */
+    uint64_t ring = (uint64_t)hp->swa_window + n_batch;
+    c->kv_ring = hp->n_swa_layers ? (uint32_t)(ring < n_ctx ? ring : n_ctx) : 0;
+    c->layer_off = xalloc(hp->n_layer * sizeof(size_t), &total);
+    c->layer_rows = xalloc(hp->n_layer * sizeof(uint32_t), &total);
+    for (uint32_t il = 0; c->layer_off && c->layer_rows && il < hp->n_layer; il++) {
+        c->layer_off[il] = c->seq_rows;
+        c->layer_rows[il] = hp->layer[il].swa ? c->kv_ring : n_ctx;
+        c->seq_rows += c->layer_rows[il];
+    }
+    c->kv_bytes = 2 * (size_t)n_seq * c->seq_rows * c->kv_row_bytes;
+    c->k_cache = xalloc(c->kv_bytes / 2, &total);
+    c->v_cache = xalloc(c->kv_bytes / 2, &total);
     c->seq_len = xalloc(n_seq * sizeof(uint32_t), &total);
+    c->seq_hi = xalloc(n_seq * sizeof(uint32_t), &total);
+    /* LongRoPE: the long factors when the context is longer than the original one, for its whole life */
+    c->rope_factors = model->rope_freqs.data ? model->rope_freqs.data
+                      : model->rope_long.data ? (n_ctx > hp->n_ctx_orig ? model->rope_long.data : model->rope_short.data)
+                                              : NULL;
     c->x = xalloc(ub * e * sizeof(float), &total);
     c->xn = xalloc(ub * e * sizeof(float), &total);
     c->q = xalloc(ub * qd * sizeof(float), &total);
@@ -112,7 +127,7 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     c->att = xalloc(ub * qd * sizeof(float), &total);
     c->gate = xalloc(ub * hp->n_ff * sizeof(float), &total);
     c->up = xalloc(ub * hp->n_ff * sizeof(float), &total);
-    c->rope_cache = xalloc(ub * hp->n_rot * sizeof(float), &total);
+    c->rope_cache = xalloc(2 * ub * hp->n_rot * sizeof(float), &total);
     c->out_rows = xalloc(ub * e * sizeof(float), &total);
     c->ub_pos = xalloc(ub * sizeof(int32_t), &total);
     c->ub_seq = xalloc(ub * sizeof(int32_t), &total);
@@ -132,7 +147,7 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     c->att_scratch_stride = 2 * ATT_CHUNK * (size_t)hp->head_dim + nq * ATT_CHUNK + 2 * nq + nq * hp->head_dim + 16;
     c->att_scratch = xalloc((size_t)n_threads * c->att_scratch_stride * sizeof(float), &total);
     c->tp = tp_new(n_threads);
-    if (!c->k_cache || !c->v_cache || !c->seq_len || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
+    if (!c->k_cache || !c->v_cache || !c->seq_len || !c->seq_hi || !c->layer_off || !c->layer_rows || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
         !c->gate || !c->up || !c->rope_cache || !c->out_rows || !c->ub_pos || !c->ub_seq || !c->logits ||
         !c->mm_scratch || !c->att_scratch || !c->tp) {
         snprintf(err, err_size, "out of memory allocating %.1f MiB for the context (n_ctx %u x %u sequences)",
@@ -150,6 +165,9 @@ void edgellm_context_free(struct edgellm_context *c) {
     free(c->k_cache);
     free(c->v_cache);
     free(c->seq_len);
+    free(c->seq_hi);
+    free(c->layer_off);
+    free(c->layer_rows);
     free(c->x);
     free(c->xn);
     free(c->q);
@@ -175,7 +193,18 @@ uint32_t edgellm_context_seq_len(const struct edgellm_context *c, int32_t seq) {
 edgellm_status edgellm_context_seq_truncate(struct edgellm_context *c, int32_t seq, uint32_t n_keep) {
     if (seq < 0 || (uint32_t)seq >= c->n_seq) return ctx_fail(c, EDGELLM_ERR_ARG, "sequence %d out of range (0..%u)", seq, c->n_seq - 1);
     if (n_keep < c->seq_len[seq]) c->seq_len[seq] = n_keep;
+    /* the sliding layers' rings no longer hold the window before n_keep: evaluate again from 0
+     * (the caller reads edgellm_context_seq_len to learn where to resume) */
+    if (!kv_ring_covers(c, seq, c->seq_len[seq])) c->seq_len[seq] = 0;
+    if (!c->seq_len[seq]) c->seq_hi[seq] = 0;
     return EDGELLM_OK;
+}
+
+int kv_ring_covers(const struct edgellm_context *c, int32_t seq, uint32_t p) {
+    if (!c->kv_ring || !p) return 1;
+    uint32_t w = c->model->hp.swa_window, need = p > w ? p - w : 0; /* llama.cpp's threshold: p - window */
+    uint32_t hi = c->seq_hi[seq], lo = hi > c->kv_ring ? hi - c->kv_ring : 0;
+    return need >= lo;
 }
 
 const float *edgellm_context_logits(const struct edgellm_context *c, int32_t i) {
@@ -184,7 +213,7 @@ const float *edgellm_context_logits(const struct edgellm_context *c, int32_t i) 
 }
 
 uint8_t *kv_row(const struct edgellm_context *c, uint8_t *cache, int32_t seq, uint32_t il, uint32_t pos) {
-    size_t row = ((size_t)seq * c->model->hp.n_layer + il) * c->n_ctx + pos;
+    size_t row = (size_t)seq * c->seq_rows + c->layer_off[il] + pos % c->layer_rows[il];
     return cache + row * c->kv_row_bytes;
 }
 

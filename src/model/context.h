@@ -1,7 +1,9 @@
 /* The context's internal layout, shared by the modules of the model layer that work on it:
  * context.c (creation, the KV cache, sequences), attention.c and forward.c (the forward pass).
  * All buffers are allocated in edgellm_context_new; nothing is allocated per token.
- * KV cache: one row of n_head_kv*head_dim values (kv_qtype) per (sequence, layer, position). */
+ * KV cache: one row of n_head_kv*head_dim values (kv_qtype) per (sequence, layer, position); a
+ * sliding-window layer keeps a ring of kv_ring = min(n_ctx, window + n_batch) rows per sequence
+ * (position p in row p % kv_ring), a full-attention layer n_ctx rows. */
 #ifndef EDGELLM_MODEL_CONTEXT_H
 #define EDGELLM_MODEL_CONTEXT_H
 
@@ -21,13 +23,20 @@ struct edgellm_context {
     edgellm_kv_type kv_type;
     uint32_t kv_qtype;       /* qtype of a cache row */
     size_t kv_row_bytes;     /* bytes per (position, layer) row of n_head_kv*head_dim */
-    uint8_t *k_cache, *v_cache; /* [n_seq][n_layer][n_ctx] rows */
+    uint8_t *k_cache, *v_cache; /* [n_seq][seq_rows]: per sequence, layer il's rows at layer_off[il] */
+    size_t kv_bytes;         /* bytes of k_cache + v_cache */
+    size_t seq_rows;         /* cache rows per sequence (sum of layer_rows) */
+    size_t *layer_off;       /* [n_layer] first row of a layer within a sequence */
+    uint32_t *layer_rows;    /* [n_layer] n_ctx, or kv_ring for sliding-window layers */
+    uint32_t kv_ring;        /* rows of a sliding layer (0: the model has none) */
     uint32_t *seq_len;       /* [n_seq] */
+    uint32_t *seq_hi;        /* [n_seq] 1 + the highest position written since the sequence was cleared */
+    const float *rope_factors; /* (n_rot/2) rope frequency factors for this context, or NULL */
     /* micro-batch scratch */
     float *x, *xn;           /* (n_ub, n_embd) */
     float *q, *k, *v, *att;  /* (n_ub, n_head*hd), (n_ub, kv_dim) x2, (n_ub, n_head*hd) */
     float *gate, *up;        /* (n_ub, n_ff) */
-    float *rope_cache;       /* (n_ub, n_rot) cos/sin pairs */
+    float *rope_cache;       /* (2, n_ub, n_rot) cos/sin pairs: global layers, sliding layers */
     void *mm_scratch;        /* quantized activations for kern_matmul */
     float *att_scratch;      /* per thread: see attn_tile */
     size_t att_scratch_stride;
@@ -44,15 +53,19 @@ struct edgellm_context {
 edgellm_status ctx_fail(struct edgellm_context *c, edgellm_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The cache row of (seq, il, pos) in cache (c->k_cache or c->v_cache). */
+/* The cache row of (seq, il, pos) in cache (c->k_cache or c->v_cache); a ring row on sliding layers. */
 uint8_t *kv_row(const struct edgellm_context *c, uint8_t *cache, int32_t seq, uint32_t il, uint32_t pos);
 /* n values into / out of a cache row (kv_qtype). */
 void kv_store(const struct edgellm_context *c, uint8_t *dst, const float *src, int64_t n);
 void kv_load(const struct edgellm_context *c, const uint8_t *src, float *dst, int64_t n);
 
+/* Whether the sliding layers still hold every key a query at position p of seq needs. */
+int kv_ring_covers(const struct edgellm_context *c, int32_t seq, uint32_t p);
+
 /* Attention of the micro-batch (attention.c): tiles of consecutive tokens of one sequence. */
 int attn_tiles(const struct edgellm_context *c, int n, int16_t *t0, int16_t *nt);
-/* c->att = softmax(q kᵀ / sqrt(hd)) v for layer il over the n_tiles tiles, on the thread pool. */
+/* c->att = softmax(q kᵀ * attn_scale) v for layer il over the n_tiles tiles (keys within the
+ * sliding window on swa layers), on the thread pool. */
 void attn_run(struct edgellm_context *c, uint32_t il, int n_tiles, const int16_t *t0, const int16_t *nt);
 
 #endif

@@ -1,11 +1,12 @@
-/* Model loading: maps the GGUF file, reads the hyperparameters of the `llama` and `qwen2`
- * architectures (with llama.cpp's defaults for absent keys), binds every weight to a view into
- * the mapping after checking its shape and type, and loads the vocabulary. Nothing here copies
+/* Model loading: maps the GGUF file, reads the hyperparameters of the architecture's row in the
+ * table (model/arch.c; llama.cpp's defaults for absent keys), binds every weight the row names to
+ * a view into the mapping after checking its shape and type, and loads the vocabulary. Nothing here copies
  * weights. `vocab_only` loads accept any architecture and files without tensors.
  */
 #include "model/model.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,91 +90,197 @@ static int bind(struct edgellm_model *m, struct weight *w, const char *name, int
     return 0;
 }
 
+#define WHY(...) (snprintf(m->unsupported_why, sizeof m->unsupported_why, __VA_ARGS__), -1)
+
+/* "<arch>.<suffix>" that may be a scalar or an array with one entry per layer: the array's
+ * length is checked against block_count before anything is filled (out has n_layer entries).
+ * Returns 1 if present, 0 if absent (out untouched), -1 on a bad array. */
+static int arch_u32_layers(struct edgellm_model *m, const char *suffix, uint32_t n_layer, uint32_t *out) {
+    char key[128];
+    uint32_t v;
+    snprintf(key, sizeof key, "%s.%s", m->arch_name, suffix);
+    if (gguf_get_u32(m->gguf, key, &v)) {
+        for (uint32_t il = 0; il < n_layer; il++) out[il] = v;
+        return 1;
+    }
+    int64_t ki = gguf_find_key(m->gguf, key);
+    if (ki < 0) return 0;
+    const struct gguf_kv *kv = &m->gguf->kv[ki];
+    if (kv->type != GGUF_T_ARRAY || kv->n != n_layer)
+        return WHY("%s must be a number or an array of block_count (%u) entries", key, n_layer);
+    for (uint32_t il = 0; il < n_layer; il++) {
+        double d = gguf_arr_num(kv, il);
+        if (!(d >= 0 && d <= (double)UINT32_MAX)) return WHY("%s[%u] is not a valid count", key, il);
+        out[il] = (uint32_t)d;
+    }
+    return 1;
+}
+
+/* A per-layer key that this engine needs to be the same on every layer. */
+static int arch_u32_uniform(struct edgellm_model *m, const char *suffix, uint32_t *tmp, uint32_t def, uint32_t *out) {
+    int r = arch_u32_layers(m, suffix, m->hp.n_layer, tmp);
+    if (r < 0) return -1;
+    *out = def;
+    if (r == 0) return 0;
+    for (uint32_t il = 1; il < m->hp.n_layer; il++)
+        if (tmp[il] != tmp[0]) return WHY("%s.%s differs between layers, which this engine does not support", m->arch_name, suffix);
+    *out = tmp[0];
+    return 0;
+}
+
 static int read_hparams(struct edgellm_model *m) {
     struct gguf_file *f = m->gguf;
     struct hparams *hp = &m->hp;
     const char *a = m->arch_name;
-    if (!strcmp(a, "llama")) hp->arch = ARCH_LLAMA;
-    else if (!strcmp(a, "qwen2")) hp->arch = ARCH_QWEN2;
-    else {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why, "unsupported architecture '%s' (supported: llama, qwen2)", a);
-        return -1;
-    }
+    const struct arch_desc *ad = arch_find(a);
+    if (!ad) return WHY("unsupported architecture '%s' (supported: %s)", a, arch_names());
+    hp->arch = ad;
     hp->n_ctx_train = arch_u32(f, a, "context_length", 0);
     hp->n_embd = arch_u32(f, a, "embedding_length", 0);
     hp->n_layer = arch_u32(f, a, "block_count", 0);
-    hp->n_ff = arch_u32(f, a, "feed_forward_length", 0);
-    hp->n_head = arch_u32(f, a, "attention.head_count", 0);
-    hp->n_head_kv = arch_u32(f, a, "attention.head_count_kv", hp->n_head);
+    if (!hp->n_layer || hp->n_layer > 4096) return WHY("missing or invalid %s.block_count", a);
+    uint32_t *tmp = malloc(sizeof(uint32_t) * hp->n_layer);
+    hp->layer = calloc(hp->n_layer, sizeof *hp->layer);
+    if (!tmp || !hp->layer) {
+        free(tmp);
+        return WHY("out of memory");
+    }
+    int bad = arch_u32_uniform(m, "feed_forward_length", tmp, 0, &hp->n_ff) ||
+              arch_u32_uniform(m, "attention.head_count", tmp, 0, &hp->n_head) ||
+              arch_u32_uniform(m, "attention.head_count_kv", tmp, hp->n_head, &hp->n_head_kv);
+    /* sliding-window pattern: a period (il % period < period - 1 slides) or one flag per layer */
+    uint32_t period = ad->swa_period;
+    int have_pattern = 0;
+    if (!bad && ad->swa) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", a);
+        int64_t ki = gguf_find_key(f, key);
+        if (ki >= 0 && f->kv[ki].type == GGUF_T_ARRAY) {
+            bad = arch_u32_layers(m, "attention.sliding_window_pattern", hp->n_layer, tmp) < 0;
+            have_pattern = 1;
+        } else if (ki >= 0 && !gguf_get_u32(f, key, &period)) {
+            bad = WHY("%s must be a number or an array of block_count entries", key);
+        }
+    }
+    if (bad) {
+        free(tmp);
+        return -1;
+    }
+    hp->swa_window = ad->swa ? arch_u32(f, a, "attention.sliding_window", 0) : 0;
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        struct layer_hparams *L = &hp->layer[il];
+        if (hp->swa_window) L->swa = have_pattern ? tmp[il] != 0 : period > 0 && il % period < period - 1;
+        L->rope = !(ad->nope_step && (il + 1) % ad->nope_step == 0);
+        hp->n_swa_layers += L->swa;
+    }
+    free(tmp);
     hp->rope_freq_base = arch_f32(f, a, "rope.freq_base", 10000.0f);
+    hp->rope_freq_base_swa = ad->swa ? arch_f32(f, a, "rope.freq_base_swa", ad->swa_rope_base) : hp->rope_freq_base;
     hp->norm_eps = arch_f32(f, a, "attention.layer_norm_rms_epsilon", 1e-5f);
-    if (!hp->n_embd || !hp->n_layer || !hp->n_ff || !hp->n_head || !hp->n_ctx_train) {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why,
-                 "missing or zero hyperparameter (%s.embedding_length, block_count, feed_forward_length, attention.head_count, context_length)", a);
-        return -1;
-    }
-    if (hp->n_embd % hp->n_head || !hp->n_head_kv || hp->n_head % hp->n_head_kv || hp->n_layer > 4096 ||
-        hp->n_head > 4096 || hp->n_embd > (1u << 20) || hp->n_ff > (1u << 22)) {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why,
-                 "inconsistent attention hyperparameters (n_embd %u, n_head %u, n_head_kv %u, n_layer %u)",
-                 hp->n_embd, hp->n_head, hp->n_head_kv, hp->n_layer);
-        return -1;
-    }
-    hp->head_dim = arch_u32(f, a, "attention.key_length", hp->n_embd / hp->n_head);
-    if (hp->head_dim != hp->n_embd / hp->n_head) {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why, "head size %u differs from n_embd / n_head", hp->head_dim);
-        return -1;
-    }
+    hp->rope_attn_factor = arch_f32(f, a, "rope.scaling.attn_factor", 1.0f);
+    hp->logit_softcap = ad->logit_softcap ? arch_f32(f, a, "final_logit_softcapping", 0.0f) : 0.0f;
+    if (!hp->n_embd || !hp->n_ff || !hp->n_head || !hp->n_ctx_train)
+        return WHY("missing or zero hyperparameter (%s.embedding_length, block_count, feed_forward_length, attention.head_count, context_length)", a);
+    if (!hp->n_head_kv || hp->n_head % hp->n_head_kv || hp->n_head > 4096 || hp->n_embd > (1u << 20) || hp->n_ff > (1u << 22))
+        return WHY("inconsistent attention hyperparameters (n_embd %u, n_head %u, n_head_kv %u, n_layer %u)", hp->n_embd,
+                   hp->n_head, hp->n_head_kv, hp->n_layer);
+    uint32_t hd_default = hp->n_embd % hp->n_head ? 0 : hp->n_embd / hp->n_head;
+    hp->head_dim = arch_u32(f, a, "attention.key_length", hd_default);
+    hp->head_dim_v = arch_u32(f, a, "attention.value_length", hp->head_dim);
+    if (!hp->head_dim || hp->head_dim > 4096 || hp->head_dim % 2)
+        return WHY("invalid head size %u (n_embd %u, n_head %u, attention.key_length)", hp->head_dim, hp->n_embd, hp->n_head);
+    if (hp->head_dim_v != hp->head_dim)
+        return WHY("key head size %u differs from value head size %u, which this engine does not support", hp->head_dim, hp->head_dim_v);
     hp->n_rot = arch_u32(f, a, "rope.dimension_count", hp->head_dim);
-    if (hp->n_rot == 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2) {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why, "invalid rope dimension %u for head size %u", hp->n_rot, hp->head_dim);
-        return -1;
+    if (hp->n_rot == 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return WHY("invalid rope dimension %u for head size %u", hp->n_rot, hp->head_dim);
+    hp->n_ctx_orig = arch_u32(f, a, "rope.scaling.original_context_length", hp->n_ctx_train);
+    /* linear rope scaling (the default type when a factor is given) on the global layers */
+    {
+        char key[128];
+        struct gguf_str st;
+        float factor = arch_f32(f, a, "rope.scaling.factor", arch_f32(f, a, "rope.scale_linear", 0.0f));
+        snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+        int linear = !gguf_get_str(f, key, &st) || (st.len == 6 && !memcmp(st.ptr, "linear", 6));
+        hp->rope_freq_scale = linear && factor > 0.0f ? 1.0f / factor : 1.0f;
     }
-    if (!(hp->norm_eps > 0.0f && hp->norm_eps < 1.0f) || !(hp->rope_freq_base > 1.0f)) {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why, "invalid rms epsilon or rope base");
-        return -1;
-    }
-    hp->rope_neox = hp->arch == ARCH_QWEN2;
+    if (!(hp->norm_eps > 0.0f && hp->norm_eps < 1.0f) || !(hp->rope_freq_base > 1.0f) || !(hp->rope_freq_base_swa > 1.0f) ||
+        !(hp->rope_attn_factor > 0.0f && hp->rope_attn_factor < 100.0f) || !(hp->logit_softcap >= 0.0f))
+        return WHY("invalid rms epsilon, rope base, rope attention factor or logit soft-cap");
+    if (hp->n_swa_layers && hp->swa_window > (1u << 24)) return WHY("invalid sliding window %u", hp->swa_window);
+    hp->rope_neox = ad->rope == ROPE_NEOX;
+    hp->embd_scale = ad->embd_scale_sqrt ? sqrtf((float)hp->n_embd) : 1.0f;
+    hp->attn_scale = ad->attn_scale == SCALE_GEMMA3 && hp->n_layer == 62 ? 1.0f / sqrtf((float)(hp->n_embd / hp->n_head))
+                                                                         : 1.0f / sqrtf((float)hp->head_dim);
     return 0;
+}
+
+/* A view of rows [r0, r0 + n) of a bound matrix. */
+static struct weight rows_view(const struct weight *w, int64_t r0, int64_t n) {
+    struct weight v = *w;
+    v.data = (const uint8_t *)w->data + (size_t)r0 * w->nb_row;
+    v.ne[1] = n;
+    return v;
 }
 
 static int bind_weights(struct edgellm_model *m) {
     const struct hparams *hp = &m->hp;
+    const struct arch_desc *ad = hp->arch;
     int64_t n_vocab = vocab_n_tokens(m->vocab);
     int64_t e = hp->n_embd, q = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim;
+    int64_t ff = hp->n_ff, hd = hp->head_dim;
     char name[128];
-    if (n_vocab <= 0) {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why, "the file has no vocabulary");
-        return -1;
-    }
+    if (n_vocab <= 0) return WHY("the file has no vocabulary");
     if (bind(m, &m->tok_embd, "token_embd.weight", e, n_vocab, 1, 1)) return -1;
     if (bind(m, &m->output_norm, "output_norm.weight", e, 1, 0, 1)) return -1;
     if (bind(m, &m->output, "output.weight", e, n_vocab, 1, 0)) return -1;
     if (!m->output.data) m->output = m->tok_embd;
-    if (bind(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, 0, 0)) return -1;
-    m->layers = calloc(hp->n_layer, sizeof *m->layers);
-    if (!m->layers) {
-        snprintf(m->unsupported_why, sizeof m->unsupported_why, "out of memory");
-        return -1;
+    if (ad->rope_factors == RF_LLAMA3 && bind(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, 0, 0)) return -1;
+    if (ad->rope_factors == RF_LONGROPE) {
+        if (bind(m, &m->rope_long, "rope_factors_long.weight", hp->n_rot / 2, 1, 0, 0) ||
+            bind(m, &m->rope_short, "rope_factors_short.weight", hp->n_rot / 2, 1, 0, 0))
+            return -1;
+        if (!m->rope_long.data != !m->rope_short.data) return WHY("only one of rope_factors_long / rope_factors_short is present");
     }
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return WHY("out of memory");
+    /* shapes (row length, rows) of every block tensor */
+    const int64_t shape[AT_COUNT][2] = {
+        [AT_ATTN_NORM] = {e, 1}, [AT_Q] = {e, q}, [AT_K] = {e, kv}, [AT_V] = {e, kv}, [AT_QKV] = {e, q + 2 * kv},
+        [AT_O] = {q, e}, [AT_Q_BIAS] = {q, 1}, [AT_K_BIAS] = {kv, 1}, [AT_V_BIAS] = {kv, 1}, [AT_Q_NORM] = {hd, 1},
+        [AT_K_NORM] = {hd, 1}, [AT_POST_ATTN_NORM] = {e, 1}, [AT_FFN_NORM] = {e, 1}, [AT_GATE] = {e, ff},
+        [AT_UP] = {e, ff}, [AT_UP_GATE] = {e, 2 * ff}, [AT_DOWN] = {ff, e}, [AT_POST_FFN_NORM] = {e, 1},
+    };
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         struct layer_weights *L = &m->layers[il];
-#define B(field, suffix, ne0, ne1, matrix, req) \
-    snprintf(name, sizeof name, "blk.%u." suffix, il); \
-    if (bind(m, &L->field, name, ne0, ne1, matrix, req)) return -1;
-        B(attn_norm, "attn_norm.weight", e, 1, 0, 1)
-        B(wq, "attn_q.weight", e, q, 1, 1)
-        B(wk, "attn_k.weight", e, kv, 1, 1)
-        B(wv, "attn_v.weight", e, kv, 1, 1)
-        B(wo, "attn_output.weight", q, e, 1, 1)
-        B(bq, "attn_q.bias", q, 1, 0, hp->arch == ARCH_QWEN2)
-        B(bk, "attn_k.bias", kv, 1, 0, hp->arch == ARCH_QWEN2)
-        B(bv, "attn_v.bias", kv, 1, 0, hp->arch == ARCH_QWEN2)
-        B(ffn_norm, "ffn_norm.weight", e, 1, 0, 1)
-        B(w_gate, "ffn_gate.weight", e, hp->n_ff, 1, 1)
-        B(w_up, "ffn_up.weight", e, hp->n_ff, 1, 1)
-        B(w_down, "ffn_down.weight", hp->n_ff, e, 1, 1)
-#undef B
+        struct weight qkv, up_gate;
+        struct weight *dst[AT_COUNT] = {
+            [AT_ATTN_NORM] = &L->attn_norm, [AT_Q] = &L->wq, [AT_K] = &L->wk, [AT_V] = &L->wv, [AT_QKV] = &qkv,
+            [AT_O] = &L->wo, [AT_Q_BIAS] = &L->bq, [AT_K_BIAS] = &L->bk, [AT_V_BIAS] = &L->bv,
+            [AT_Q_NORM] = &L->q_norm, [AT_K_NORM] = &L->k_norm, [AT_POST_ATTN_NORM] = &L->post_attn_norm,
+            [AT_FFN_NORM] = &L->ffn_norm, [AT_GATE] = &L->w_gate, [AT_UP] = &L->w_up, [AT_UP_GATE] = &up_gate,
+            [AT_DOWN] = &L->w_down, [AT_POST_FFN_NORM] = &L->post_ffn_norm,
+        };
+        memset(&qkv, 0, sizeof qkv);
+        memset(&up_gate, 0, sizeof up_gate);
+        for (int t = 0; t < AT_COUNT; t++) {
+            int req = (ad->required >> t) & 1, opt = (ad->optional >> t) & 1;
+            if (!req && !opt) continue;
+            int matrix = shape[t][1] > 1;
+            snprintf(name, sizeof name, "blk.%u.%s", il, arch_layer_tensors[t]);
+            if (bind(m, dst[t], name, shape[t][0], shape[t][1], matrix, req)) return -1;
+        }
+        if (qkv.data) {
+            L->wq = rows_view(&qkv, 0, q);
+            L->wk = rows_view(&qkv, q, kv);
+            L->wv = rows_view(&qkv, q + kv, kv);
+        }
+        if (!L->wq.data || !L->wk.data || !L->wv.data)
+            return WHY("block %u has neither blk.%u.attn_qkv.weight nor all of attn_q/attn_k/attn_v", il, il);
+        if (up_gate.data) {
+            L->w_gate = rows_view(&up_gate, 0, ff);
+            L->w_up = rows_view(&up_gate, ff, ff);
+        }
     }
     return 0;
 }
@@ -261,6 +368,7 @@ void edgellm_model_free(struct edgellm_model *m) {
     free(m->meta_keys);
     gguf_close(m->gguf);
     free(m->layers);
+    free(m->hp.layer);
     free(m->arch_name);
     free(m->name);
     free(m->chat_template);
