@@ -221,7 +221,9 @@ EDGELLM_API edgellm_status edgellm_context_decode(struct edgellm_context *ctx, c
 EDGELLM_API const float *edgellm_context_logits(const struct edgellm_context *ctx, int32_t i);
 /* Number of positions held for a sequence. */
 EDGELLM_API uint32_t edgellm_context_seq_len(const struct edgellm_context *ctx, int32_t seq_id);
-/* Forgets positions >= n_keep of a sequence (0 clears it). */
+/* Forgets positions >= n_keep of a sequence (0 clears it). On models with sliding-window layers
+ * whose KV rings no longer hold the window before n_keep, the sequence is cleared instead:
+ * read edgellm_context_seq_len to learn where to resume. */
 EDGELLM_API edgellm_status edgellm_context_seq_truncate(struct edgellm_context *ctx, int32_t seq_id, uint32_t n_keep);
 
 /* Called between layers; return nonzero to abort the decode (EDGELLM_ERR_ABORTED). */

@@ -246,6 +246,7 @@ int cmd_chat(int argc, char **argv) {
         int32_t p = 0;
         while (reuse && p < n_cache && p < n_toks - 1 && cache_toks[p] == toks[p]) p++;
         edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
+        p = (int32_t)edgellm_context_seq_len(ctx, 0); /* sliding-window rings may not reach back to p */
         n_cache = p;
         edgellm_status st = run_decode(ctx, toks + p, n_toks - p);
         if (st == EDGELLM_OK) {
