@@ -25,7 +25,7 @@ static const char *const usage_text =
     "  --stop S                 stop when the output contains S (not printed); repeatable\n"
     "  --parse-special          turn control-token texts in the prompt into their ids\n"
     "  --ignore-eos             go on after end-of-generation tokens\n"
-    "  --verbose                print timings on stderr\n"
+    "  --verbose                print timings and the prompt's token ids on stderr\n"
     RUN_OPTIONS_HELP;
 
 /* ------------------------------------------------------------------------- */
@@ -435,6 +435,9 @@ int cmd_run(int argc, char **argv) {
                 o.n_threads ? o.n_threads : edgellm_n_cores(), n_ctx, edgellm_isa());
         fprintf(stderr, "edgellm run: prompt %d tokens in %.1f ms (%.1f tok/s)\n", n_toks, t_prompt * 1e3,
                 t_prompt > 0 ? n_toks / t_prompt : 0.0);
+        fprintf(stderr, "edgellm run: prompt tokens:");
+        for (int32_t i = 0; i < n_toks; i++) fprintf(stderr, " %d", toks[i]);
+        fputc('\n', stderr);
         fprintf(stderr, "edgellm run: generation %d tokens in %.1f ms (%.1f tok/s)\n", g.n_generated, g.t_gen * 1e3,
                 g.t_gen > 0 ? g.n_generated / g.t_gen : 0.0);
     }
