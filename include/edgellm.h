@@ -95,7 +95,22 @@ struct edgellm_model_desc {
     edgellm_token bos, eos, eot, pad, unk;  /* -1 when none */
     int add_bos, add_eos;
     const char *chat_template;  /* NULL when the file has none */
+    /* from the architecture table (when the architecture is known) */
+    const char *family;         /* the table row ("llama", "qwen3", "gemma3", ...), or "" */
+    uint32_t head_dim_v;        /* value head size (head_dim is the key head size) */
+    int rope_neox;              /* 1: NEOX pairs (i, i + n_rot/2); 0: NORM pairs (2i, 2i+1) */
 };
+
+/* Attention of layer il of a runnable model: sliding-window (swa = 1, over the last `window`
+ * positions) or full, and whether it applies RoPE. Returns 0, or -1 if il is out of range or the
+ * model cannot be run. */
+struct edgellm_layer_desc {
+    int swa;
+    uint32_t window;            /* 0 for full attention */
+    int rope;
+    float rope_freq_base;       /* the base this layer's RoPE uses */
+};
+EDGELLM_API int edgellm_model_layer(const struct edgellm_model *model, uint32_t il, struct edgellm_layer_desc *out);
 
 EDGELLM_API void edgellm_model_describe(const struct edgellm_model *model, struct edgellm_model_desc *out);
 

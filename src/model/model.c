@@ -418,6 +418,21 @@ void edgellm_model_describe(const struct edgellm_model *m, struct edgellm_model_
     d->add_bos = vocab_add_bos(m->vocab);
     d->add_eos = vocab_add_eos(m->vocab);
     d->chat_template = m->chat_template;
+    const struct arch_desc *ad = arch_find(m->arch_name);
+    d->family = ad ? ad->name : "";
+    d->head_dim_v = m->supported ? m->hp.head_dim_v : d->n_head ? arch_u32(f, m->arch_name, "attention.value_length", d->head_dim) : 0;
+    d->rope_neox = ad && ad->rope == ROPE_NEOX;
+}
+
+int edgellm_model_layer(const struct edgellm_model *m, uint32_t il, struct edgellm_layer_desc *out) {
+    memset(out, 0, sizeof *out);
+    if (!m || !m->supported || il >= m->hp.n_layer) return -1;
+    const struct layer_hparams *L = &m->hp.layer[il];
+    out->swa = L->swa;
+    out->window = L->swa ? m->hp.swa_window : 0;
+    out->rope = L->rope;
+    out->rope_freq_base = L->swa ? m->hp.rope_freq_base_swa : m->hp.rope_freq_base;
+    return 0;
 }
 
 int edgellm_model_n_tensor_types(const struct edgellm_model *m) { return m->n_type_hist; }
