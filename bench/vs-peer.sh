@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# edgellm against llama.cpp on the same files: synthesizes the three DeepSeek-R1-Distill-Qwen-1.5B
-# layouts (q4_0, q8_0, q4_k_m) once into $EDGELLM_BENCH_DIR, then for each file runs `edgellm bench
+# edgellm against llama.cpp on the same files: synthesizes the layouts of each preset (default the
+# DeepSeek-R1-Distill-Qwen-1.5B; PRESETS="qwen3-1.7b gemma3-1b phi4-mini" for the other families) and
+# type (q4_0, q8_0, q4_k_m) once into $EDGELLM_BENCH_DIR, then for each file runs `edgellm bench
 # --json` and ../shared/tools/peer-bench.sh alternately (which engine goes first alternates per
 # pair), and prints a markdown table of both engines' medians over the pairs and the ratios.
 # usage: bench/vs-peer.sh [threads=2]
 # env: EDGELLM_BIN (default build/edgellm), EDGELLM_BENCH_DIR (~/.cache/edgellm-bench),
 #      PAIRS (5), PP (512), TG (128), REPS (runs per invocation after its warm-up, 1),
-#      TYPES ("q4_0 q8_0 q4_k_m"), PEER_DIR (where peer-bench.sh builds llama.cpp).
+#      TYPES ("q4_0 q8_0 q4_k_m"), PRESETS ("r1-qwen-1.5b"), PEER_DIR (where peer-bench.sh builds llama.cpp).
 set -euo pipefail
 threads=${1:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,7 @@ bin=${EDGELLM_BIN:-$root/build/edgellm}
 dir=${EDGELLM_BENCH_DIR:-$HOME/.cache/edgellm-bench}
 pairs=${PAIRS:-5} pp=${PP:-512} tg=${TG:-128} reps=${REPS:-1}
 types=${TYPES:-q4_0 q8_0 q4_k_m}
+presets=${PRESETS:-r1-qwen-1.5b}
 [ -x "$bin" ] || bin=$(command -v edgellm || true)
 [ -x "$bin" ] || { echo "vs-peer: no edgellm binary (build it, or set EDGELLM_BIN)" >&2; exit 1; }
 [ -x "$peer" ] || { echo "vs-peer: $peer not found (set EDGELLM_SHARED)" >&2; exit 1; }
@@ -32,13 +34,17 @@ fi
 
 mkdir -p "$dir"
 log=$dir/vs-peer-$(date +%Y%m%d-%H%M%S).jsonl
-for t in $types; do
-  f=$dir/r1-qwen-1.5b-$t.gguf
-  if [ ! -s "$f" ]; then
-    echo "vs-peer: synthesizing $f" >&2
-    "$bin" synth --preset r1-qwen-1.5b --type "$t" --seed 1 -o "$f.part" --shared "$shared" >&2
-    mv "$f.part" "$f"
-  fi
+items=""
+for p in $presets; do
+  for t in $types; do
+    f=$dir/$p-$t.gguf
+    items+="$p-$t "
+    if [ ! -s "$f" ]; then
+      echo "vs-peer: synthesizing $f" >&2
+      "$bin" synth --preset "$p" --type "$t" --seed 1 -o "$f.part" --shared "$shared" >&2
+      mv "$f.part" "$f"
+    fi
+  done
 done
 
 num() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" <<<"$1"; }
@@ -47,8 +53,8 @@ run_ours() { "$bin" bench -m "$1" --pp "$pp" --tg "$tg" -t "$threads" -r "$reps"
 run_peer() { "$peer" "$1" "$threads" "$pp" "$tg" "$reps" 2>>"$log.err" | tail -n 1; }
 
 declare -A res
-for t in $types; do
-  f=$dir/r1-qwen-1.5b-$t.gguf
+for t in $items; do
+  f=$dir/$t.gguf
   ours=() theirs=()
   for ((i = 0; i < pairs; i++)); do
     echo "vs-peer: $t pair $((i + 1))/$pairs" >&2
@@ -77,7 +83,7 @@ echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 
 echo
 echo "| file | engine | pp$pp tok/s | tg$tg tok/s | TTFT ms | load s | peak RSS MiB |"
 echo "|---|---|---:|---:|---:|---:|---:|"
-for t in $types; do
+for t in $items; do
   for e in ours peer; do
     name=$([ $e = ours ] && echo edgellm || echo llama.cpp)
     echo "| $t | $name (n=${res[$t,n_$e]}) | $(fmt "${res[$t,$e,pp_tok_s]}" 2) | $(fmt "${res[$t,$e,tg_tok_s]}" 2) | $(fmt "${res[$t,$e,ttft_ms]}" 0) | $(fmt "${res[$t,$e,load_s]}" 3) | $(fmt "${res[$t,$e,peak_rss_mib]}" 0) |"
