@@ -147,8 +147,8 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     c->att_scratch_stride = 2 * ATT_CHUNK * (size_t)hp->head_dim + nq * ATT_CHUNK + 2 * nq + nq * hp->head_dim + 16;
     c->att_scratch = xalloc((size_t)n_threads * c->att_scratch_stride * sizeof(float), &total);
     c->tp = tp_new(n_threads);
-    if (!c->k_cache || !c->v_cache || !c->seq_len || !c->seq_hi || !c->layer_off || !c->layer_rows || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
-        !c->gate || !c->up || !c->rope_cache || !c->out_rows || !c->ub_pos || !c->ub_seq || !c->logits ||
+    if (!c->k_cache || !c->v_cache || !c->seq_len || !c->seq_hi || !c->layer_off || !c->layer_rows || !c->x ||
+        !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->rope_cache || !c->out_rows || !c->ub_pos || !c->ub_seq || !c->logits ||
         !c->mm_scratch || !c->att_scratch || !c->tp) {
         snprintf(err, err_size, "out of memory allocating %.1f MiB for the context (n_ctx %u x %u sequences)",
                  (double)total / (1024.0 * 1024.0), n_ctx, n_seq);

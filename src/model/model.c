@@ -420,7 +420,7 @@ void edgellm_model_describe(const struct edgellm_model *m, struct edgellm_model_
     d->chat_template = m->chat_template;
     const struct arch_desc *ad = arch_find(m->arch_name);
     d->family = ad ? ad->name : "";
-    d->head_dim_v = m->supported ? m->hp.head_dim_v : d->n_head ? arch_u32(f, m->arch_name, "attention.value_length", d->head_dim) : 0;
+    d->head_dim_v = d->n_head ? arch_u32(f, m->arch_name, "attention.value_length", d->head_dim) : 0;
     d->rope_neox = ad && ad->rope == ROPE_NEOX;
 }
 
