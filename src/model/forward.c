@@ -89,6 +89,9 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             const struct weight *ws[3] = {&L->wq, &L->wk, &L->wv};
             float *ys[3] = {c->q, c->k, c->v};
             const int64_t ld[3] = {L->wq.ne[1], L->wk.ne[1], L->wv.ne[1]};
+            ctx_activation(c, (int32_t)il, "attn_q", c->xn, n, e);
+            ctx_activation(c, (int32_t)il, "attn_k", c->xn, n, e);
+            ctx_activation(c, (int32_t)il, "attn_v", c->xn, n, e);
             kern_matmul_n(c->tp, 3, ws, c->xn, n, ys, ld, c->mm_scratch);
         }
         add_bias(c->q, &L->bq, n);
@@ -101,6 +104,7 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             kv_store(c, kv_row(c, c->v_cache, c->ub_seq[t], il, (uint32_t)c->ub_pos[t]), c->v + (size_t)t * kv_dim, kv_dim);
         }
         attn_run(c, il, n_tiles, tile_t0, tile_nt);
+        ctx_activation(c, (int32_t)il, "attn_output", c->att, n, L->wo.ne[0]);
         kern_matmul(c->tp, &L->wo, c->att, n, c->xn, e, c->mm_scratch);
         for (size_t i = 0; i < (size_t)n * e; i++) c->x[i] += c->xn[i];
         rmsnorm_rows(c->xn, c->x, &L->ffn_norm, n, e, hp->norm_eps);
@@ -108,9 +112,12 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             const struct weight *ws[2] = {&L->w_gate, &L->w_up};
             float *ys[2] = {c->gate, c->up};
             const int64_t ld[2] = {hp->n_ff, hp->n_ff};
+            ctx_activation(c, (int32_t)il, "ffn_gate", c->xn, n, e);
+            ctx_activation(c, (int32_t)il, "ffn_up", c->xn, n, e);
             kern_matmul_n(c->tp, 2, ws, c->xn, n, ys, ld, c->mm_scratch);
         }
         for (int t = 0; t < n; t++) kern_silu_mul(c->gate + (size_t)t * hp->n_ff, c->up + (size_t)t * hp->n_ff, (int)hp->n_ff);
+        ctx_activation(c, (int32_t)il, "ffn_down", c->gate, n, hp->n_ff);
         kern_matmul(c->tp, &L->w_down, c->gate, n, c->xn, e, c->mm_scratch);
         for (size_t i = 0; i < (size_t)n * e; i++) c->x[i] += c->xn[i];
     }
@@ -123,6 +130,7 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
         }
     if (n_rows) {
         int64_t n_vocab = m->output.ne[1];
+        ctx_activation(c, -1, NULL, c->out_rows, n_rows, e);
         kern_matmul(c->tp, &m->output, c->out_rows, n_rows, c->logits + (size_t)*n_out * (size_t)n_vocab, n_vocab, c->mm_scratch);
         *n_out += n_rows;
     }
