@@ -66,6 +66,18 @@ int cmd_imatrix(int argc, char **argv) {
     edgellm_token *buf = NULL;
     int8_t *want = NULL;
     char err[512];
+    {   /* find out now, not after the whole text, whether the output can be written */
+        size_t len = strlen(outp);
+        char *probe = malloc(len + 5);
+        FILE *f = NULL;
+        if (probe) {
+            memcpy(probe, outp, len);
+            memcpy(probe + len, ".tmp", 5);
+            if ((f = fopen(probe, "wb")) != NULL) fclose(f), remove(probe);
+        }
+        free(probe);
+        if (!f) { cli_err(CMD, "cannot write '%s'", outp); return CLI_RUNTIME; }
+    }
     struct edgellm_model *m = cli_load_model(CMD, path, 0);
     if (!m) goto done;
     if (cli_chunks_tokenize(CMD, m, text, (int32_t)n_ctx, &ch)) goto done;
