@@ -52,4 +52,7 @@ void cli_chunks_free(struct cli_chunks *ch);
  * (buf and want: n_ctx entries of scratch). Returns CLI_OK or CLI_RUNTIME (printed). */
 int cli_chunk_decode(const char *cmd, struct edgellm_context *ctx, const struct cli_chunks *ch, int32_t c, int32_t first_out,
                      edgellm_token *buf, int8_t *want);
+/* -log softmax(logits)[tok]: max-shifted float exponentials summed in double, as llama.cpp's
+ * perplexity and imatrix tools compute it. */
+double cli_token_nll(const float *logits, int32_t n_vocab, edgellm_token tok);
 #endif

@@ -3,6 +3,7 @@
  * dropped, BOS added if the model adds one, special tokens not parsed); chunk c is tokens
  * [c*n_ctx, (c+1)*n_ctx) with its first token replaced by BOS (when the model adds BOS),
  * evaluated on its own from an empty cache; the tail shorter than a chunk is dropped. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,4 +74,12 @@ int cli_chunk_decode(const char *cmd, struct edgellm_context *ctx, const struct 
         return CLI_RUNTIME;
     }
     return CLI_OK;
+}
+
+double cli_token_nll(const float *logits, int32_t n_vocab, edgellm_token tok) {
+    float mx = logits[0];
+    for (int32_t i = 1; i < n_vocab; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double s = 0.0;
+    for (int32_t i = 0; i < n_vocab; i++) s += expf(logits[i] - mx);
+    return -((double)(logits[tok] - mx) - log(s));
 }

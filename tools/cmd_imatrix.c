@@ -24,15 +24,6 @@ static void usage(FILE *f) {
                "  --json            print one JSON line at the end: out, n_chunks, chunk_size, n_tokens, n_entries, ppl\n");
 }
 
-/* -log softmax(logits)[tok], in double as llama.cpp's tools compute it. */
-static double nll_of(const float *l, int32_t n_vocab, edgellm_token tok) {
-    float mx = l[0];
-    for (int32_t i = 1; i < n_vocab; i++) mx = l[i] > mx ? l[i] : mx;
-    double s = 0.0;
-    for (int32_t i = 0; i < n_vocab; i++) s += expf(l[i] - mx);
-    return -((double)(l[tok] - mx) - log(s));
-}
-
 int cmd_imatrix(int argc, char **argv) {
     const char *path = NULL, *text = NULL, *outp = "imatrix.gguf";
     long n_ctx = 512;
@@ -109,7 +100,7 @@ int cmd_imatrix(int argc, char **argv) {
         int32_t row0 = process_output ? first : 0;
         const edgellm_token *t = ch.tok + (size_t)c * (size_t)n_ctx;
         for (int32_t k = first; k < n_ctx - 1; k++, count++)
-            nll += nll_of(edgellm_context_logits(ctx, row0 + k - first), n_vocab, t[k + 1]);
+            nll += cli_token_nll(edgellm_context_logits(ctx, row0 + k - first), n_vocab, t[k + 1]);
         fprintf(stderr, "[%d]%.4f%s", c + 1, exp(nll / (double)count), c + 1 < ch.n_chunks ? "," : "\n");
     }
     edgellm_imatrix_attach(ctx, NULL);

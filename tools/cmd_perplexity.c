@@ -394,9 +394,7 @@ int cmd_perplexity(int argc, char **argv) {
                 v = encode_row(l, n_vocab, t[r + 1], rows + (size_t)r * row_words);
                 if (n_vocab & 1) rows[(size_t)r * row_words + row_words - 1] = 0;
             } else {
-                int32_t im;
-                float mx = row_max(l, n_vocab, &im);
-                v = -((double)(l[t[r + 1]] - mx) - log(row_sum_exp(l, n_vocab, mx)));
+                v = cli_token_nll(l, n_vocab, t[r + 1]);
             }
             nll += v;
             nll2 += v * v;
