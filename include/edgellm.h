@@ -229,8 +229,8 @@ typedef int (*edgellm_abort_fn)(void *user);
 EDGELLM_API void edgellm_context_set_abort(struct edgellm_context *ctx, edgellm_abort_fn fn, void *user);
 
 /* Called during a decode with the input of every matrix multiplication, before it runs:
- * weight is the GGUF name of the weight ("blk.3.attn_q.weight", "output.weight"; valid during
- * the call), x holds n_rows rows of n_cols floats (one row per token of the micro-batch; for
+ * weight is the GGUF name of the weight ("blk.3.attn_q.weight", "output.weight" — or
+ * "token_embd.weight" when the output projection is tied to it; valid during the call), x holds n_rows rows of n_cols floats (one row per token of the micro-batch; for
  * the output projection only the rows that asked for logits). The rows are read-only and
  * valid during the call. Used by the importance matrix below; fn NULL removes the hook. */
 typedef void (*edgellm_activation_fn)(void *user, const char *weight, const float *x, int32_t n_rows, int64_t n_cols);

@@ -91,6 +91,10 @@ printf 'Once upon a time there was a tiny text.\n' >"$TMP/short.txt"
 head -c 100000 /dev/urandom >"$TMP/garbage.kld"
 head -c 4000 "$TMP/base.kld" >"$TMP/trunc.kld"
 cp "$TMP/base.kld" "$TMP/v2.kld" && printf '\x02' | dd of="$TMP/v2.kld" bs=1 seek=8 conv=notrunc 2>/dev/null
+cp "$TMP/base.kld" "$TMP/chunks.kld" && printf '\xff\xff\xff\x00' | dd of="$TMP/chunks.kld" bs=1 seek=20 conv=notrunc 2>/dev/null
+cp "$TMP/base.kld" "$TMP/tok.kld" && printf '\xff\xff\xff\x7f' | dd of="$TMP/tok.kld" bs=1 seek=44 conv=notrunc 2>/dev/null
+expect 1 "base with a wrong chunk count" -m "$M" --kl-base "$TMP/chunks.kld"
+expect 1 "base with a token out of range" -m "$M" --kl-base "$TMP/tok.kld"
 expect 2 "no -m" -f "$TEXT"
 expect 2 "no -f" -m "$M"
 expect 2 "unknown option" -m "$M" -f "$TEXT" --bogus

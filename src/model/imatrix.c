@@ -8,6 +8,7 @@
  * "<name>.counts" (F32 [1]), written under a temporary name and renamed when complete.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 #include "quant/qtypes.h"
 
 #define IMATRIX_MIN_ROWS 16
+/* the params layout of ABI 1.0 (up to process_output): callers built against it stay valid */
+#define IMATRIX_PARAMS_V1_SIZE (offsetof(struct edgellm_imatrix_params, process_output) + sizeof(int32_t))
 
 struct im_entry {
     char *name;
@@ -62,11 +65,11 @@ edgellm_status edgellm_imatrix_new(const struct edgellm_imatrix_params *params, 
     *out = NULL;
     if (params) {
         /* read only the caller's struct_size bytes; fields beyond keep their defaults */
-        if (params->struct_size < sizeof(struct edgellm_imatrix_params)) {
+        if (params->struct_size < IMATRIX_PARAMS_V1_SIZE) {
             if (err && err_size) snprintf(err, err_size, "edgellm_imatrix_params.struct_size %u is too small", params->struct_size);
             return EDGELLM_ERR_ARG;
         }
-        memcpy(&p, params, sizeof p);
+        memcpy(&p, params, params->struct_size < sizeof p ? params->struct_size : sizeof p);
         p.struct_size = sizeof p;
     }
     if (!p.chunk_size) p.chunk_size = 512;
