@@ -2,7 +2,7 @@
  * ../shared/quant, as the reference was made) against llama-imatrix's file
  * qwen2-mini.imatrix.gguf, read back with our GGUF reader: the same metadata, the same tensors
  * in the same order, counts equal (896), in_sum2/counts per column within IM_REL_BAR (measured
- * 5e-5 on AVX-512, AVX2 and scalar). Then the library API: params checks, the 16-row rule,
+ * 5e-5 on AVX-512, AVX2 and scalar; the bar leaves 2x). Then the library API: params checks, the 16-row rule,
  * process_output, and a saved file re-read by the reader value for value. */
 #include <math.h>
 #include <stdint.h>
@@ -15,7 +15,7 @@
 #include "gguf/gguf.h"
 #include "testutil.h"
 
-#define IM_REL_BAR 2e-4
+#define IM_REL_BAR 1e-4
 
 static int str_is(struct gguf_str s, const char *z) { return s.len == strlen(z) && !memcmp(s.ptr, z, s.len); }
 
