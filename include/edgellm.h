@@ -264,7 +264,8 @@ EDGELLM_API edgellm_status edgellm_imatrix_new(const struct edgellm_imatrix_para
 EDGELLM_API void edgellm_imatrix_free(struct edgellm_imatrix *im);
 EDGELLM_API const char *edgellm_imatrix_errmsg(const struct edgellm_imatrix *im);
 /* Collects from every later decode on ctx (replaces ctx's activation hook); im NULL detaches.
- * The collector must outlive the attachment. */
+ * The collector must outlive the attachment. A decode that fails or is aborted part way has
+ * already added the layers it ran (start over with a new collector to keep counts equal). */
 EDGELLM_API void edgellm_imatrix_attach(struct edgellm_context *ctx, struct edgellm_imatrix *im);
 /* EDGELLM_OK, or the first error met while collecting (a non-finite activation, a weight whose
  * width changed, out of memory); collection stops at the first error. */
