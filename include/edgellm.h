@@ -245,6 +245,60 @@ EDGELLM_API edgellm_status edgellm_context_seq_truncate(struct edgellm_context *
 typedef int (*edgellm_abort_fn)(void *user);
 EDGELLM_API void edgellm_context_set_abort(struct edgellm_context *ctx, edgellm_abort_fn fn, void *user);
 
+/* Called during a decode with the input of every matrix multiplication, before it runs:
+ * weight is the GGUF name of the weight ("blk.3.attn_q.weight", "output.weight" — or
+ * "token_embd.weight" when the output projection is tied to it; valid during the call), x holds n_rows rows of n_cols floats (one row per token of the micro-batch; for
+ * the output projection only the rows that asked for logits). The rows are read-only and
+ * valid during the call. Used by the importance matrix below; fn NULL removes the hook. */
+typedef void (*edgellm_activation_fn)(void *user, const char *weight, const float *x, int32_t n_rows, int64_t n_cols);
+EDGELLM_API void edgellm_context_set_activation_hook(struct edgellm_context *ctx, edgellm_activation_fn fn, void *user);
+
+/* ------------------------------------------------------------------------- */
+/* Importance matrix: per input column of every weight matrix of the blocks, the sum of the  */
+/* squared activations and the number of tokens, collected over decodes and written in        */
+/* llama.cpp's imatrix GGUF format (general.type = "imatrix", imatrix.datasets,               */
+/* imatrix.chunk_count, imatrix.chunk_size, and per weight the F32 tensors <name>.in_sum2      */
+/* [n_cols] and <name>.counts [1]), so files move between edgellm and llama-quantize.          */
+/* As llama-imatrix does, it collects only blk.* weights (output.weight with process_output)   */
+/* and skips multiplications over fewer than 16 rows.                                          */
+
+struct edgellm_imatrix;
+
+struct edgellm_imatrix_params {
+    uint32_t struct_size;     /* sizeof(struct edgellm_imatrix_params) */
+    uint32_t chunk_size;      /* tokens per chunk (recorded as imatrix.chunk_size); 0 = 512 */
+    int32_t process_output;   /* 1: collect output.weight as well */
+};
+
+static inline struct edgellm_imatrix_params edgellm_imatrix_default_params(void) {
+    struct edgellm_imatrix_params p = {sizeof(struct edgellm_imatrix_params), 512, 0};
+    return p;
+}
+
+/* A new, empty collector. params NULL = defaults. */
+EDGELLM_API edgellm_status edgellm_imatrix_new(const struct edgellm_imatrix_params *params, struct edgellm_imatrix **out,
+                                               char *err, size_t err_size);
+EDGELLM_API void edgellm_imatrix_free(struct edgellm_imatrix *im);
+EDGELLM_API const char *edgellm_imatrix_errmsg(const struct edgellm_imatrix *im);
+/* Collects from every later decode on ctx (replaces ctx's activation hook); im NULL detaches.
+ * The collector must outlive the attachment. A decode that fails or is aborted part way has
+ * already added the layers it ran (start over with a new collector to keep counts equal). */
+EDGELLM_API void edgellm_imatrix_attach(struct edgellm_context *ctx, struct edgellm_imatrix *im);
+/* EDGELLM_OK, or the first error met while collecting (a non-finite activation, a weight whose
+ * width changed, out of memory); collection stops at the first error. */
+EDGELLM_API edgellm_status edgellm_imatrix_status(const struct edgellm_imatrix *im);
+/* Records the name of a text the matrix was computed on (imatrix.datasets). */
+EDGELLM_API edgellm_status edgellm_imatrix_add_dataset(struct edgellm_imatrix *im, const char *name);
+/* Collected weights, sorted by name. Entry i: its name (valid until the next decode or free),
+ * *sum2 = the n_cols sums of squares, *count = tokens seen. NULL if i is out of range. */
+EDGELLM_API int32_t edgellm_imatrix_n_entries(const struct edgellm_imatrix *im);
+EDGELLM_API const char *edgellm_imatrix_entry(const struct edgellm_imatrix *im, int32_t i, const float **sum2,
+                                              int64_t *n_cols, int64_t *count);
+/* Completed chunks: the largest count divided by chunk_size (imatrix.chunk_count). */
+EDGELLM_API uint32_t edgellm_imatrix_n_chunks(const struct edgellm_imatrix *im);
+/* Writes the GGUF file (under a temporary name, renamed when complete). */
+EDGELLM_API edgellm_status edgellm_imatrix_save(struct edgellm_imatrix *im, const char *path);
+
 /* ------------------------------------------------------------------------- */
 /* Sampler.                                                                    */
 

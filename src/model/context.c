@@ -38,6 +38,20 @@ void edgellm_context_set_abort(struct edgellm_context *c, edgellm_abort_fn fn, v
     c->abort_user = user;
 }
 
+void edgellm_context_set_activation_hook(struct edgellm_context *c, edgellm_activation_fn fn, void *user) {
+    if (!c) return;
+    c->act_fn = fn;
+    c->act_user = user;
+}
+
+void ctx_activation(struct edgellm_context *c, int32_t il, const char *role, const float *x, int n, int64_t ncols) {
+    if (!c->act_fn || n <= 0) return;
+    char name[96];
+    if (il >= 0) snprintf(name, sizeof name, "blk.%d.%s.weight", (int)il, role);
+    else snprintf(name, sizeof name, "%s", c->model->output.data == c->model->tok_embd.data ? "token_embd.weight" : "output.weight");
+    c->act_fn(c->act_user, name, x, n, ncols);
+}
+
 static void *xalloc(size_t n, size_t *total) {
     *total += n;
     return calloc(1, n ? n : 1);

@@ -46,12 +46,18 @@ struct edgellm_context {
     float *out_rows;          /* (n_ub, n_embd) normalized states of tokens that want logits */
     edgellm_abort_fn abort_fn;
     void *abort_user;
+    edgellm_activation_fn act_fn; /* matmul-input hook (importance matrix), NULL when unset */
+    void *act_user;
     char errmsg[256];
 };
 
 /* Sets the context's message and returns st. */
 edgellm_status ctx_fail(struct edgellm_context *c, edgellm_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Reports the n rows (ncols floats each) about to be multiplied by weight "blk.<il>.<role>.weight"
+ * (il < 0: the output projection) to the activation hook, if one is set. */
+void ctx_activation(struct edgellm_context *c, int32_t il, const char *role, const float *x, int n, int64_t ncols);
 
 /* The cache row of (seq, il, pos) in cache (c->k_cache or c->v_cache); a ring row on sliding layers. */
 uint8_t *kv_row(const struct edgellm_context *c, uint8_t *cache, int32_t seq, uint32_t il, uint32_t pos);

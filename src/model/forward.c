@@ -112,6 +112,9 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             const struct weight *ws[3] = {&L->wq, &L->wk, &L->wv};
             float *ys[3] = {c->q, c->k, c->v};
             const int64_t ld[3] = {L->wq.ne[1], L->wk.ne[1], L->wv.ne[1]};
+            ctx_activation(c, (int32_t)il, "attn_q", c->xn, n, e);
+            ctx_activation(c, (int32_t)il, "attn_k", c->xn, n, e);
+            ctx_activation(c, (int32_t)il, "attn_v", c->xn, n, e);
             kern_matmul_n(c->tp, 3, ws, c->xn, n, ys, ld, c->mm_scratch);
         }
         add_bias(c->q, &L->bq, n);
@@ -128,6 +131,7 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             kv_store(c, kv_row(c, c->v_cache, c->ub_seq[t], il, (uint32_t)c->ub_pos[t]), c->v + (size_t)t * kv_dim, kv_dim);
         }
         attn_run(c, il, n_tiles, tile_t0, tile_nt);
+        ctx_activation(c, (int32_t)il, "attn_output", c->att, n, L->wo.ne[0]);
         kern_matmul(c->tp, &L->wo, c->att, n, c->xn, e, c->mm_scratch);
         add_residual(c->x, c->xn, &L->post_attn_norm, n, e, hp->norm_eps);
         rmsnorm_rows(c->xn, c->x, &L->ffn_norm, n, e, hp->norm_eps);
@@ -135,6 +139,8 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             const struct weight *ws[2] = {&L->w_gate, &L->w_up};
             float *ys[2] = {c->gate, c->up};
             const int64_t ld[2] = {hp->n_ff, hp->n_ff};
+            ctx_activation(c, (int32_t)il, "ffn_gate", c->xn, n, e);
+            ctx_activation(c, (int32_t)il, "ffn_up", c->xn, n, e);
             kern_matmul_n(c->tp, 2, ws, c->xn, n, ys, ld, c->mm_scratch);
         }
         for (int t = 0; t < n; t++) {
@@ -143,6 +149,7 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             if (hp->arch->act == ACT_GELU_TANH) kern_gelu_mul(g, u, (int)hp->n_ff);
             else kern_silu_mul(g, u, (int)hp->n_ff);
         }
+        ctx_activation(c, (int32_t)il, "ffn_down", c->gate, n, hp->n_ff);
         kern_matmul(c->tp, &L->w_down, c->gate, n, c->xn, e, c->mm_scratch);
         add_residual(c->x, c->xn, &L->post_ffn_norm, n, e, hp->norm_eps);
     }
@@ -156,6 +163,7 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
     if (n_rows) {
         int64_t n_vocab = m->output.ne[1];
         float *lg = c->logits + (size_t)*n_out * (size_t)n_vocab;
+        ctx_activation(c, -1, NULL, c->out_rows, n_rows, e);
         kern_matmul(c->tp, &m->output, c->out_rows, n_rows, lg, n_vocab, c->mm_scratch);
         if (hp->logit_softcap > 0.0f) {
             float cap = hp->logit_softcap;
