@@ -121,6 +121,8 @@ expect 12 "" "logits no tokens" -- "$BIN" logits -m "$MODEL" --tokens "" -o "$T/
 # --- prompts ----------------------------------------------------------------------------------
 long=$(printf 'Once upon a time there was a little robot who liked to count the stars. %.0s' {1..10})
 expect 1 "context" "prompt longer than the context" -- "$BIN" run -m "$MODEL" -c 16 -p "$long" -n 4
+# a misspelled kernel path is an error, never a silent fallback to another path
+expect 1 "EDGELLM_ISA" "misspelled EDGELLM_ISA" -- env EDGELLM_ISA=avx3 "$BIN" run -m "$MODEL" -p hello -n 4
 # invalid UTF-8: refused with one line, or tokenized byte-wise; never a crash
 expect 012 "" "run invalid UTF-8 prompt" -- "$BIN" run -m "$MODEL" -p "$(printf 'bad \xff\xfe \xc3\x28 \xed\xa0\x80 end')" -n 4 --temp 0
 expect 012 "" "tokenize invalid UTF-8" -- "$BIN" tokenize -m "$MODEL" -p "$(printf '\xc3\x28\xf8\x88\x80\x80\x80')"
