@@ -17,6 +17,7 @@ trap 'rm -rf "$T"' EXIT
 TMO=20
 [ -n "${EDGELLM_SANITIZED:-}" ] && TMO=90
 pass=0 fail=0
+. "$(dirname "$0")/skip.sh"
 
 # expect CODES WORDS NAME -- CMD...: exit code one of CODES (e.g. "1", "2", "12"), exactly one
 # line on stderr that matches the extended regex WORDS (case-insensitive; empty = any).
@@ -61,6 +62,7 @@ fi
 # serve is listed only when the program was built with it
 have_serve=0
 "$BIN" --help 2>/dev/null | grep -q '^  serve ' && have_serve=1
+[ $have_serve = 1 ] || skip_part "edgellm was built without serve (EDGELLM_SERVER=OFF): its bad inputs not tested"
 for f in "nonexistent:$T/nope.gguf:no such file|cannot open|not found" "directory:$T/dir.gguf:directory" \
          "empty:$T/empty.gguf:empty" "text:$T/text.gguf:not a GGUF|magic" "truncated:$T/cut.gguf:past the end|truncated"; do
     IFS=: read -r what path words <<<"$f"
@@ -166,4 +168,4 @@ for c in $cmds; do
 done
 
 echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish_test "$fail"
