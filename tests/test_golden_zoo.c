@@ -86,7 +86,7 @@ static void run_model(const char *zoo, const char *name) {
         return;
     }
     snprintf(js_path, sizeof js_path, "%s/refs/%s.json", zoo, name);
-    char *js = golden_slurp(js_path, NULL);
+    char *js = tu_read_file(js_path, NULL);
     uint32_t n_ctx = js ? (uint32_t)golden_num(js, "n_ctx", 0) : 0;
     free(js);
     if (n_ctx < (uint32_t)r.n_tokens + (uint32_t)r.n_greedy) n_ctx = (uint32_t)(r.n_tokens + r.n_greedy);
@@ -142,7 +142,7 @@ static void run_long(const char *zoo, const char *name) {
     char path[2048], err[512];
     if (golden_ref_load(zoo, name, 1, &r)) { CHECKF(0, "cannot read the long reference of %s", name); return; }
     snprintf(path, sizeof path, "%s/refs/long/%s.long.json", zoo, name);
-    char *js = golden_slurp(path, NULL);
+    char *js = tu_read_file(path, NULL);
     uint32_t n_ctx = js ? (uint32_t)golden_num(js, "n_ctx", 0) : 0;
     free(js);
     if (n_ctx < (uint32_t)r.n_tokens) n_ctx = (uint32_t)r.n_tokens;

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,9 +89,24 @@ static const struct kern_isa *kern_find(const char *name) {
     return NULL;
 }
 
+/* Set by kern_select when EDGELLM_ISA names no ISA at all (a misspelling): the library then
+ * refuses to create contexts (kern_isa_error) instead of silently running another path. A
+ * valid name the CPU cannot run falls back to the best available path (edgellm_isa() says
+ * which). */
+static char kern_env_error[160];
+
+static int kern_known_name(const char *name) {
+    static const char *const known[] = { "scalar", "avx2", "avx512", "neon" };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(name, known[i])) return 1;
+    return 0;
+}
+
 static void kern_select(void) {
     const struct kern_isa *isa = NULL;
     const char *env = getenv("EDGELLM_ISA");
+    if (env && env[0] && !kern_known_name(env))
+        snprintf(kern_env_error, sizeof kern_env_error, "EDGELLM_ISA=%.64s is not one of scalar|avx2|avx512|neon", env);
     if (env && env[0]) isa = kern_find(env);
     for (size_t i = 0; !isa && i < KERN_N_TABLES; i++)
         if (kern_isa_available(kern_tables[i])) isa = kern_tables[i];
@@ -111,6 +127,11 @@ int kern_force(const char *name) {
 }
 
 const char *kern_isa_name(void) { return kern_active()->name; }
+
+const char *kern_isa_error(void) {
+    pthread_once(&kern_once, kern_select);
+    return kern_env_error[0] ? kern_env_error : NULL;
+}
 
 /* ---------------------------------------------------------------- matmul */
 

@@ -83,6 +83,9 @@ const struct kern_isa *kern_active(void);
 /* Select an ISA by name ("scalar", "avx2", "avx512", "neon"); returns 0 if not available here. Tests only. */
 int kern_force(const char *name);
 const char *kern_isa_name(void);
+/* NULL, or a message when EDGELLM_ISA holds a value that names no ISA (edgellm_context_new then
+ * fails with it: a misspelled path never falls back silently). */
+const char *kern_isa_error(void);
 
 /* y[i][r] = dot(row r of w, x[i]) for i < n, r < w->ne[1].
  *   x: [n][w->ne[0]] f32, y: [n][ldy] f32 (ldy >= w->ne[1]).

@@ -74,6 +74,10 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
         snprintf(err, err_size, "this model cannot be run: %s", model->unsupported_why);
         return EDGELLM_ERR_UNSUPPORTED;
     }
+    if (kern_isa_error()) {
+        snprintf(err, err_size, "%s", kern_isa_error());
+        return EDGELLM_ERR_ARG;
+    }
     const struct hparams *hp = &model->hp;
     uint32_t n_ctx = p.n_ctx ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     uint32_t n_seq = p.n_seq ? p.n_seq : 1;
