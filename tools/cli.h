@@ -36,4 +36,10 @@ int cli_parse_threads(const char *cmd, const char *s, int *out);
 int cli_parse_kv_type(const char *cmd, const char *s, edgellm_kv_type *out);
 /* Loads a model for running (not vocab-only): prints one line and returns NULL on failure. */
 struct edgellm_model *cli_load_model(const char *cmd, const char *path, int vocab_only);
+/* The text of one token (tok >= 0) or what the detokenizer still holds (tok < 0: its flush) into
+ * a text stream. A text longer than the stack buffer is fetched again into a big enough one (the
+ * detokenizer consumes nothing until it fits). Returns the text stream's answer: 1 once a stop
+ * string matched, 0 to go on, a negative status on an error. Shared by run, chat and serve. */
+int cli_emit_token(struct edgellm_detok *dt, struct edgellm_textstream *ts, edgellm_token tok, edgellm_text_fn fn,
+                   void *user);
 #endif

@@ -55,7 +55,7 @@ int cmd_info(int argc, char **argv) {
     if (!path) { usage(stderr); return CLI_USAGE; }
     struct edgellm_model *m = cli_load_model("info", path, 1);
     if (!m) return CLI_RUNTIME;
-    struct edgellm_model_desc d;
+    struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
     edgellm_model_describe(m, &d);
     int first = 1;
     if (json) {

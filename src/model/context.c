@@ -10,6 +10,7 @@
 #include "edgellm.h"
 #include "core/os.h"
 #include "core/threadpool.h"
+#include "core/util.h"
 #include "kernels/kernels.h"
 #include "model/context.h"
 #include "model/model.h"
@@ -24,10 +25,11 @@ edgellm_status ctx_fail(struct edgellm_context *c, edgellm_status st, const char
     return st;
 }
 
-struct edgellm_context_params edgellm_context_default_params(void) {
-    struct edgellm_context_params p = {0, 0, 0, 0, EDGELLM_KV_F16, 0};
-    return p;
-}
+/* The 1.0 layout (include/edgellm.h): a caller's struct_size must reach at least this far. */
+#define CONTEXT_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_context_params, logits_all)
+#ifndef EDGELLM_TEST_GROW_STRUCTS
+_Static_assert(CONTEXT_PARAMS_SIZE_1_0 == sizeof(struct edgellm_context_params), "1.0 layout ends in padding");
+#endif
 
 const char *edgellm_context_errmsg(const struct edgellm_context *c) { return c ? c->errmsg : "no context"; }
 uint32_t edgellm_context_n_ctx(const struct edgellm_context *c) { return c->n_ctx; }
@@ -47,15 +49,18 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edgellm_context_params *params,
                                    struct edgellm_context **out, char *err, size_t err_size) {
-    struct edgellm_context_params p = params ? *params : edgellm_context_default_params();
+    struct edgellm_context_params p = edgellm_context_default_params();
     char tmp[256];
     if (!err || !err_size) {
         err = tmp;
         err_size = sizeof tmp;
     }
     err[0] = 0;
-    if (!out || !model) return EDGELLM_ERR_ARG;
+    if (!out || !model) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no model or no place for the context");
     *out = NULL;
+    if (util_params_in(&p, sizeof p, params, CONTEXT_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(p))
+        return util_errf(err, err_size, EDGELLM_ERR_ARG, "context params: struct_size %u is not a known layout",
+                         params ? (unsigned)params->struct_size : 0u);
     if (!model->supported) {
         snprintf(err, err_size, "this model cannot be run: %s", model->unsupported_why);
         return EDGELLM_ERR_UNSUPPORTED;
