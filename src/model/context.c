@@ -62,8 +62,7 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
         return util_errf(err, err_size, EDGELLM_ERR_ARG, "context params: struct_size %u is not a known layout",
                          params ? (unsigned)params->struct_size : 0u);
     if (!model->supported) {
-        snprintf(err, err_size, "this model cannot be run: %s", model->unsupported_why);
-        return EDGELLM_ERR_UNSUPPORTED;
+        return util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "this model cannot be run: %s", model->unsupported_why);
     }
     const struct hparams *hp = &model->hp;
     uint32_t n_ctx = p.n_ctx ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
@@ -71,26 +70,25 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     uint32_t n_batch = p.n_batch ? p.n_batch : 512;
     int n_threads = p.n_threads > 0 ? p.n_threads : os_n_cores();
     if (n_ctx > (1u << 24) || n_seq > 256 || n_batch > (1u << 24) || n_threads > 1024 || p.n_threads < 0) {
-        snprintf(err, err_size, "context parameters out of range (n_ctx %u, n_seq %u, n_batch %u, threads %d)", n_ctx,
-                 n_seq, n_batch, p.n_threads);
-        return EDGELLM_ERR_ARG;
+        return util_errf(err, err_size, EDGELLM_ERR_ARG,
+                         "context parameters out of range (n_ctx %u, n_seq %u, n_batch %u, threads %d)", n_ctx, n_seq,
+                         n_batch, p.n_threads);
     }
     uint32_t kv_qtype;
     switch (p.kv_type) {
     case EDGELLM_KV_F16: kv_qtype = QT_F16; break;
     case EDGELLM_KV_F32: kv_qtype = QT_F32; break;
     case EDGELLM_KV_Q8_0: kv_qtype = QT_Q8_0; break;
-    default: snprintf(err, err_size, "unknown KV cache type %d", (int)p.kv_type); return EDGELLM_ERR_ARG;
+    default: return util_errf(err, err_size, EDGELLM_ERR_ARG, "unknown KV cache type %d", (int)p.kv_type);
     }
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     if (kv_qtype == QT_Q8_0 && hp->head_dim % QK8_0) {
-        snprintf(err, err_size, "a q8_0 KV cache needs a head size that is a multiple of 32 (it is %u)", hp->head_dim);
-        return EDGELLM_ERR_ARG;
+        return util_errf(err, err_size, EDGELLM_ERR_ARG,
+                         "a q8_0 KV cache needs a head size that is a multiple of 32 (it is %u)", hp->head_dim);
     }
     struct edgellm_context *c = calloc(1, sizeof *c);
     if (!c) {
-        snprintf(err, err_size, "out of memory");
-        return EDGELLM_ERR_NOMEM;
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
     c->model = model;
     c->n_ctx = n_ctx;
@@ -140,7 +138,7 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     if (!c->k_cache || !c->v_cache || !c->seq_len || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
         !c->gate || !c->up || !c->rope_cache || !c->out_rows || !c->ub_pos || !c->ub_seq || !c->logits ||
         !c->mm_scratch || !c->att_scratch || !c->tp) {
-        snprintf(err, err_size, "out of memory allocating %.1f MiB for the context (n_ctx %u x %u sequences)",
+        util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory allocating %.1f MiB for the context (n_ctx %u x %u sequences)",
                  (double)total / (1024.0 * 1024.0), n_ctx, n_seq);
         edgellm_context_free(c);
         return EDGELLM_ERR_NOMEM;

@@ -221,18 +221,16 @@ edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_p
     m->name = dup_str(gguf_get_str(m->gguf, "general.name", &s) ? s : empty);
     m->chat_template = gguf_get_str(m->gguf, "tokenizer.chat_template", &s) ? dup_str(s) : NULL;
     if (!m->arch_name || !m->name || (gguf_find_key(m->gguf, "tokenizer.chat_template") >= 0 && !m->chat_template)) {
-        snprintf(err, err_size, "out of memory");
         edgellm_model_free(m);
-        return EDGELLM_ERR_NOMEM;
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
     type_histogram(m);
     m->meta_keys = calloc(m->gguf->n_kv + 1, sizeof(char *));
     for (uint64_t i = 0; m->meta_keys && i < m->gguf->n_kv; i++)
         if (!(m->meta_keys[i] = dup_str(m->gguf->kv[i].key))) break;
     if (!m->meta_keys || (m->gguf->n_kv && !m->meta_keys[m->gguf->n_kv - 1])) {
-        snprintf(err, err_size, "out of memory");
         edgellm_model_free(m);
-        return EDGELLM_ERR_NOMEM;
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
     st = vocab_load(m->gguf, &m->vocab, err, err_size);
     if (st) {
@@ -241,7 +239,7 @@ edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_p
     }
     m->supported = read_hparams(m) == 0 && bind_weights(m) == 0;
     if (!p.vocab_only && !m->supported) {
-        snprintf(err, err_size, "%s: %s", path, m->unsupported_why);
+        util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "%s: %s", path, m->unsupported_why);
         edgellm_model_free(m);
         return EDGELLM_ERR_UNSUPPORTED;
     }

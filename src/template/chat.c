@@ -196,13 +196,13 @@ edgellm_status edgellm_chat_render(const struct edgellm_model *model, const char
         st = render(d.chat_template, msgs, kwargs, add_generation_prompt, bos, eos, unk, pad, NULL, "enable_thinking",
                     enable_thinking, out, &jst, why, sizeof why);
         if (st == EDGELLM_OK || (jst != JINJA_ERR_UNSUPPORTED && jst != JINJA_ERR_SYNTAX)) {
-            if (st != EDGELLM_OK && err && err_size) snprintf(err, err_size, "%s", why);
+            if (st != EDGELLM_OK) util_errf(err, err_size, st, "%s", why);
             json_free(msgs);
             json_free(kwargs);
             return st;
         }
-        if (err && err_size) snprintf(err, err_size, "chat template not supported (%s); using a ChatML prompt", why);
-    } else if (err && err_size) snprintf(err, err_size, "the model has no chat template; using a ChatML prompt");
+        util_errf(err, err_size, EDGELLM_OK, "chat template not supported (%s); using a ChatML prompt", why);
+    } else util_errf(err, err_size, EDGELLM_OK, "the model has no chat template; using a ChatML prompt");
     st = chatml(msgs, add_generation_prompt, out);
     if (st == EDGELLM_OK && used_fallback) *used_fallback = 1;
     json_free(msgs);
