@@ -107,14 +107,21 @@ EDGELLM_API void edgellm_model_free(struct edgellm_model *model);
 
 /* Facts about a loaded model. Strings are valid until the model is freed. */
 struct edgellm_model_desc {
+    /* 8-byte fields (pointers, uint64) first, then 4-byte ones, so that the layout ends without
+     * padding on 32- and 64-bit targets alike (see "ABI" above) */
     uint32_t struct_size;       /* sizeof(struct edgellm_model_desc): use EDGELLM_MODEL_DESC_INIT */
+    uint32_t gguf_version;
     const char *arch;           /* general.architecture */
     const char *name;           /* general.name, or "" */
-    uint32_t gguf_version;
+    const char *unsupported_why; /* why the model cannot be run, or "" */
+    const char *tokenizer_model;  /* tokenizer.ggml.model ("llama", "gpt2", ...) */
+    const char *tokenizer_pre;    /* tokenizer.ggml.pre, or "" */
+    const char *chat_template;  /* NULL when the file has none */
     uint64_t file_size;
     uint64_t n_tensors;
     uint64_t n_params;          /* total elements of all tensors */
     uint64_t n_kv;              /* metadata key/value pairs */
+    uint32_t alignment;         /* general.alignment of the tensor data */
     uint32_t n_ctx_train;
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot, head_dim;
     float rope_freq_base;
@@ -122,13 +129,9 @@ struct edgellm_model_desc {
     int has_rope_freqs;         /* llama3 rope_freqs.weight present */
     int tied_output;            /* output projection shares token_embd */
     int supported;              /* 1 if the architecture and all tensor types can be run */
-    const char *unsupported_why; /* why not, or "" */
     int32_t n_vocab;
-    const char *tokenizer_model;  /* tokenizer.ggml.model ("llama", "gpt2", ...) */
-    const char *tokenizer_pre;    /* tokenizer.ggml.pre, or "" */
     edgellm_token bos, eos, eot, pad, unk;  /* -1 when none */
     int add_bos, add_eos;
-    const char *chat_template;  /* NULL when the file has none */
 #ifdef EDGELLM_TEST_GROW_STRUCTS
     uint64_t test_grown;        /* test builds only (tests/abi) */
 #endif
@@ -411,7 +414,7 @@ static inline struct edgellm_sampler_params edgellm_sampler_default_params(void)
 EDGELLM_API edgellm_status edgellm_sampler_new(const struct edgellm_sampler_params *params, int32_t n_vocab,
                                                struct edgellm_sampler **out);
 EDGELLM_API void edgellm_sampler_free(struct edgellm_sampler *s);
-/* Picks a token from logits [n_vocab]; does not modify the logits. */
+/* Picks a token from logits [n_vocab]; does not modify the logits. -1 for a NULL sampler or logits. */
 EDGELLM_API edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *logits);
 /* Records a token (prompt or generated) for the penalties. */
 EDGELLM_API void edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token tok);

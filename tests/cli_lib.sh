@@ -43,6 +43,28 @@ else
   echo "cli_lib: no g++; the C++ check of the header is not run" >&2
 fi
 
+# 2b. every 1.0 struct ends without padding (so struct_size says exactly which fields a caller
+#     knows) on 32- and 64-bit targets, where clang can check it without their C libraries
+if command -v clang >/dev/null 2>&1; then
+  cat >"$tmp/layout.c" <<'C'
+#include <stddef.h>
+#include "edgellm.h"
+#define END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+_Static_assert(END(struct edgellm_model_params, n_threads) == sizeof(struct edgellm_model_params), "model params");
+_Static_assert(END(struct edgellm_model_desc, add_eos) == sizeof(struct edgellm_model_desc), "model desc");
+_Static_assert(END(struct edgellm_context_params, logits_all) == sizeof(struct edgellm_context_params), "context params");
+_Static_assert(END(struct edgellm_sampler_params, seed) == sizeof(struct edgellm_sampler_params), "sampler params");
+_Static_assert(END(struct edgellm_template_params, kwargs_json) == sizeof(struct edgellm_template_params), "template params");
+_Static_assert(END(struct edgellm_chat_params, prompt) == sizeof(struct edgellm_chat_params), "chat params");
+_Static_assert(END(struct edgellm_chat_prompt, opens_think) == sizeof(struct edgellm_chat_prompt), "chat prompt");
+C
+  for t in x86_64-linux-gnu aarch64-linux-gnu i386-unknown-linux-gnu armv7a-none-eabi; do
+    clang --target=$t -ffreestanding -std=c11 -fsyntax-only -I"$src/include" "$tmp/layout.c"; ok $? "a 1.0 struct ends in padding on $t"
+  done
+else
+  echo "cli_lib: no clang; the 32-bit layout check is not run" >&2
+fi
+
 # 3. the static library is self-contained: only -lm -lpthread; the program runs a model
 cat >"$tmp/prog.c" <<'C'
 #include <stdio.h>

@@ -19,7 +19,7 @@ const struct vocab *model_vocab(const struct edgellm_model *m) { return m->vocab
 
 /* The 1.0 layouts (include/edgellm.h): a caller's struct_size must reach at least this far. */
 #define MODEL_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_model_params, n_threads)
-#define MODEL_DESC_SIZE_1_0 UTIL_END_OF(struct edgellm_model_desc, chat_template)
+#define MODEL_DESC_SIZE_1_0 UTIL_END_OF(struct edgellm_model_desc, add_eos)
 #ifndef EDGELLM_TEST_GROW_STRUCTS
 _Static_assert(MODEL_PARAMS_SIZE_1_0 == sizeof(struct edgellm_model_params), "1.0 layout ends in padding");
 _Static_assert(MODEL_DESC_SIZE_1_0 == sizeof(struct edgellm_model_desc), "1.0 layout ends in padding");
@@ -278,6 +278,7 @@ edgellm_status edgellm_model_describe(const struct edgellm_model *m, struct edge
     d->name = m->name;
     d->gguf_version = f->version;
     d->file_size = f->size;
+    d->alignment = (uint32_t)f->alignment;
     d->n_tensors = f->n_tensors;
     d->n_kv = f->n_kv;
     for (uint64_t i = 0; i < f->n_tensors; i++) {

@@ -65,7 +65,8 @@ int main(int argc, char **argv) {
     CHECK(d.s.struct_size == sizeof d.s);
     CHECK(d.s.arch && !strcmp(d.s.arch, "qwen2"));
     CHECK(d.s.n_vocab == edgellm_model_n_vocab(m) && d.s.n_vocab > 0);
-    CHECK(d.s.chat_template && d.s.chat_template[0]); /* the last 1.0 field */
+    CHECK(d.s.chat_template && d.s.chat_template[0]);
+    CHECK(d.s.alignment == 32 && d.s.add_bos == 1); /* the last 1.0 fields */
     CHECK(d.s.supported == 1 && d.s.n_layer > 0);
     struct edgellm_model_desc small = EDGELLM_MODEL_DESC_INIT;
     small.struct_size = 4;
