@@ -100,5 +100,11 @@ others=$(printf '%s\n' "$syms" | grep -v '^edgellm_' || true)
 [ -z "$others" ]; ok $? "libedgellm.so exports non-edgellm symbols: $(echo $others | head -c 300)"
 printf '%s\n' "$syms" | grep -qx edgellm_chat_tokenize; ok $? "libedgellm.so does not export edgellm_chat_tokenize"
 
+# 5. its SONAME carries the ABI major of the header
+major=$(awk '/#define EDGELLM_VERSION_MAJOR/ {print $3}' "$src/include/edgellm.h")
+if command -v readelf >/dev/null 2>&1; then
+  readelf -d "$build/libedgellm.so" | grep -q "SONAME.*\[libedgellm\.so\.$major\]"; ok $? "the SONAME of libedgellm.so is not libedgellm.so.$major"
+fi
+
 echo "cli_lib: $pass passed, $fail failed"
 [ "$fail" = 0 ]
