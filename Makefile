@@ -4,7 +4,7 @@ SHARED ?= ../shared
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-full test-sanitize test-aarch64 fuzz bench clean
+.PHONY: all deps build demo test test-full test-sanitize test-tsan test-aarch64 fuzz bench clean
 
 all: build
 
@@ -36,7 +36,15 @@ test-sanitize:
 	@cmake --build build-san -j$(JOBS)
 	@cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 EDGELLM_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -LE full
 
+# ThreadSanitizer build: the thread pool, the 4-thread shared-model test and the server tests.
+TSAN_TESTS ?= test_threadpool|test_threads|node_server|node_chat_page
+test-tsan:
+	@scripts/deps.sh test
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELLM_TSAN=ON -DEDGELLM_SHARED_DIR=$(abspath $(SHARED)) >/dev/null
+	@cmake --build build-tsan -j$(JOBS) --target edgellm test_threadpool test_threads
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 EDGELLM_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -R '^($(TSAN_TESTS))$$'
+
 -include mk/extra.mk
 
 clean:
-	rm -rf $(BUILD) build-san build-fuzz build-aarch64
+	rm -rf $(BUILD) build-san build-tsan build-fuzz build-aarch64

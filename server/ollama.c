@@ -115,7 +115,7 @@ void ollama_generate(struct server *s, const char *body, size_t len, struct srv_
     }
     if (raw) {
         job->raw_text = 1;
-        if (srv_job_prepare(s, job, text, 1, (int32_t)num_predict, r)) goto done;
+        if (srv_job_prepare(s, job, text, (int32_t)num_predict, r)) goto done;
     } else {
         /* the prompt becomes a user turn of the model's template, as Ollama does */
         cJSON *list = cJSON_CreateArray();

@@ -274,7 +274,7 @@ void oai_completion(struct server *s, const char *body, size_t len, struct srv_r
         srv_reply_error(r, 400, "invalid_request_error", "'prompt' must be a string");
         goto done;
     }
-    if (srv_job_prepare(s, job, p->valuestring, 1, (int32_t)max_tokens, r)) goto done;
+    if (srv_job_prepare(s, job, p->valuestring, (int32_t)max_tokens, r)) goto done;
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);

@@ -87,6 +87,7 @@ int cmd_serve(int argc, char **argv) {
     s.n_parallel = (int)parallel;
     model_id_from_path(model_path, s.model_id, sizeof(s.model_id));
     if (!(s.model = cli_load_model(cmd, model_path, 0))) return CLI_RUNTIME;
+    s.desc.struct_size = (uint32_t)sizeof s.desc;
     edgellm_model_describe(s.model, &s.desc);
     if (!s.desc.supported) {
         cli_err(cmd, "%s: cannot run this model: %s", model_path, s.desc.unsupported_why);

@@ -107,12 +107,13 @@ void srv_reply_json(struct srv_reply *r, int status, const char *json);
 void srv_reply_error(struct srv_reply *r, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Common request preparation (slots.c): tokenizes `prompt`, checks it fits, clamps max_tokens
+/* Common request preparation (slots.c): tokenizes a raw `prompt` (control-token texts parsed) by
+ * the library's chat-prompt rule (edgellm_chat_tokenize), checks it fits, clamps max_tokens
  * (<0: all the room left), fills id/model/times. Returns 0 or fills an error reply. */
-int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, int parse_special,
-                    int32_t max_tokens, struct srv_reply *r);
+int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, int32_t max_tokens,
+                    struct srv_reply *r);
 /* srv_job_prepare for a chat: renders a normalized messages JSON list with the model's template
- * (setting think_open) and prepares the job from that prompt. Returns 0 or fills an error reply. */
+ * and tokenizes it (edgellm_chat_tokenize, setting think_open). Returns 0 or fills an error reply. */
 int srv_job_prepare_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
                          const char *kwargs_json, int32_t max_tokens, struct srv_reply *r);
 

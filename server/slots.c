@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "cli.h"
 #include "server.h"
 
 int64_t srv_now_ns(void) {
@@ -65,7 +66,7 @@ void srv_job_unref(struct srv_job *job) {
         free(c);
     }
     for (int i = 0; i < job->n_stop; i++) free(job->stop[i]);
-    free(job->prompt);
+    edgellm_free(job->prompt);
     sbuf_free(&job->content);
     sbuf_free(&job->reasoning);
     pthread_mutex_destroy(&job->mu);
@@ -154,30 +155,29 @@ void srv_reply_error(struct srv_reply *r, int status, const char *type, const ch
     sbuf_free(&b);
 }
 
-int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, int parse_special,
-                    int32_t max_tokens, struct srv_reply *r) {
-    size_t len = strlen(prompt);
-    /* a rendered template writes the BOS token itself: do not add a second one */
-    int add_bos = -1;
-    if (parse_special && s->desc.bos >= 0) {
-        const char *bos = edgellm_token_text(s->model, s->desc.bos);
-        if (bos && *bos && !strncmp(prompt, bos, strlen(bos))) add_bos = 0;
-    }
-    int32_t cap = (int32_t)(len < 1000000 ? len : 1000000) + 16;
-    job->prompt = malloc(sizeof(edgellm_token) * (size_t)cap);
-    if (!job->prompt) { srv_reply_error(r, 500, "server_error", "out of memory"); return -1; }
-    int32_t n = edgellm_tokenize(s->model, prompt, len, add_bos, parse_special, job->prompt, cap);
-    if (n < 0 && n != INT32_MIN) {
-        cap = -n;
-        edgellm_token *p = realloc(job->prompt, sizeof(edgellm_token) * (size_t)cap);
-        if (!p) { srv_reply_error(r, 500, "server_error", "out of memory"); return -1; }
-        job->prompt = p;
-        n = edgellm_tokenize(s->model, prompt, len, add_bos, parse_special, job->prompt, cap);
-    }
-    if (n < 0) {
-        srv_reply_error(r, 400, "invalid_request_error", "cannot tokenize the prompt: %s", edgellm_model_errmsg(s->model));
+/* Prepares a job from a chat prompt: edgellm_chat_tokenize renders messages_json (or, with
+ * prompt set, takes that text as already rendered) and tokenizes it by the library's one rule. */
+static int job_prepare(struct server *s, struct srv_job *job, const char *messages_json, const char *prompt,
+                       int enable_thinking, const char *kwargs_json, int32_t max_tokens, struct srv_reply *r) {
+    struct edgellm_chat_params cp = edgellm_chat_default_params();
+    cp.enable_thinking = enable_thinking;
+    cp.kwargs_json = kwargs_json;
+    cp.prompt = prompt;
+    struct edgellm_chat_prompt cprompt = EDGELLM_CHAT_PROMPT_INIT;
+    char err[256] = "";
+    edgellm_status st = edgellm_chat_tokenize(s->model, messages_json, &cp, &cprompt, err, sizeof(err));
+    if (st != EDGELLM_OK) {
+        srv_reply_error(r, st == EDGELLM_ERR_NOMEM ? 500 : 400, st == EDGELLM_ERR_NOMEM ? "server_error" : "invalid_request_error",
+                        "cannot %s: %s", prompt ? "tokenize the prompt" : "render the chat template",
+                        err[0] ? err : edgellm_status_str(st));
         return -1;
     }
+    /* the answer starts inside an open <think> block (R1 templates open it themselves) */
+    if (!prompt) job->think_open = cprompt.opens_think;
+    int32_t n = cprompt.n_tokens;
+    job->prompt = cprompt.tokens; /* the job owns the tokens now */
+    cprompt.tokens = NULL;
+    edgellm_chat_prompt_free(&cprompt);
     if (n == 0) { srv_reply_error(r, 400, "invalid_request_error", "the prompt is empty"); return -1; }
     if ((uint32_t)n >= s->n_ctx) {
         srv_reply_error(r, 400, "invalid_request_error",
@@ -199,22 +199,14 @@ int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, i
     return 0;
 }
 
+int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, int32_t max_tokens,
+                    struct srv_reply *r) {
+    return job_prepare(s, job, NULL, prompt, 1, NULL, max_tokens, r);
+}
+
 int srv_job_prepare_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
                          const char *kwargs_json, int32_t max_tokens, struct srv_reply *r) {
-    char *prompt = NULL, err[256] = "";
-    int fallback = 0;
-    edgellm_status st = edgellm_chat_render(s->model, messages_json, 1, enable_thinking, kwargs_json, &prompt,
-                                            &fallback, err, sizeof(err));
-    if (st != EDGELLM_OK || !prompt) {
-        srv_reply_error(r, 400, "invalid_request_error", "cannot render the chat template: %s",
-                        err[0] ? err : edgellm_status_str(st));
-        return -1;
-    }
-    /* the answer starts inside an open <think> block (R1 templates open it themselves) */
-    job->think_open = edgellm_prompt_opens_think(prompt);
-    const int rc = srv_job_prepare(s, job, prompt, 1, max_tokens, r);
-    edgellm_free(prompt);
-    return rc;
+    return job_prepare(s, job, messages_json, NULL, enable_thinking, kwargs_json, max_tokens, r);
 }
 
 int srv_enqueue(struct server *s, struct srv_job *job) {
@@ -282,10 +274,7 @@ static void slot_release(struct server *s, struct slot *sl) {
 }
 
 static void slot_finish(struct server *s, struct slot *sl, const char *reason) {
-    char buf[64];
-    int n = edgellm_detok_flush(sl->dt, buf, sizeof(buf));
-    int stopped = n > 0 && edgellm_textstream_push(sl->ts, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1,
-                                                   on_text, sl) == 1;
+    int stopped = cli_emit_token(sl->dt, sl->ts, -1, on_text, sl) == 1;
     edgellm_textstream_flush(sl->ts, on_text, sl);
     emit_end(sl->job, stopped ? "stop" : reason);
     slot_release(s, sl);
@@ -296,11 +285,11 @@ static int slot_admit(struct server *s, struct slot *sl, struct srv_job *job) {
     sl->i_prompt = 0;
     sl->n_past = 0;
     sl->tag_side = job->think_open;
-    sl->smp = edgellm_sampler_new(&job->sp, s->desc.n_vocab);
-    sl->dt = edgellm_detok_new(s->model, 0);
-    sl->ts = edgellm_textstream_new((const char *const *)job->stop, job->n_stop, job->think_open);
+    int ok = edgellm_sampler_new(&job->sp, s->desc.n_vocab, &sl->smp) == EDGELLM_OK &&
+             edgellm_detok_new(s->model, 0, &sl->dt) == EDGELLM_OK &&
+             edgellm_textstream_new((const char *const *)job->stop, job->n_stop, job->think_open, &sl->ts) == EDGELLM_OK;
     edgellm_context_seq_truncate(s->ctx, sl->seq, 0);
-    if (!sl->smp || !sl->dt || !sl->ts) {
+    if (!ok) {
         emit_end(job, "stop");
         slot_release(s, sl);
         return -1;
@@ -318,10 +307,7 @@ static int slot_take_token(struct server *s, struct slot *sl, edgellm_token tok)
         slot_finish(s, sl, "stop");
         return 1;
     }
-    char buf[512];
-    int n = edgellm_detok_push(sl->dt, tok, buf, sizeof(buf));
-    size_t k = n > 0 ? ((size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1) : 0;
-    if (k && edgellm_textstream_push(sl->ts, buf, k, on_text, sl) == 1) {
+    if (cli_emit_token(sl->dt, sl->ts, tok, on_text, sl) == 1) {
         edgellm_textstream_flush(sl->ts, on_text, sl);
         emit_end(job, "stop");
         slot_release(s, sl);

@@ -91,11 +91,11 @@ int main(int argc, char **argv) {
     struct edgellm_model *m = NULL;
     CHECKF(try_load(tmp, err, sizeof err, &m) == EDGELLM_OK, "%s", err);
     if (m) {
-        struct edgellm_layer_desc ld;
+        struct edgellm_layer_desc ld = EDGELLM_LAYER_DESC_INIT;
         int swa[6] = {0};
         for (uint32_t il = 0; il < 6; il++) swa[il] = edgellm_model_layer(m, il, &ld) == 0 && ld.swa;
         CHECK(!swa[0] && swa[1] && !swa[2] && swa[3] && !swa[4] && !swa[5]);
-        CHECK(edgellm_model_layer(m, 6, &ld) == -1);
+        CHECK(edgellm_model_layer(m, 6, &ld) == EDGELLM_ERR_ARG);
         edgellm_model_free(m);
     }
     /* a scalar pattern of 3: layers 0, 1, 3, 4 slide */
@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
     m = NULL;
     CHECKF(try_load(tmp, err, sizeof err, &m) == EDGELLM_OK, "%s", err);
     if (m) {
-        struct edgellm_layer_desc ld;
+        struct edgellm_layer_desc ld = EDGELLM_LAYER_DESC_INIT;
         int got = 0;
         for (uint32_t il = 0; il < 6; il++) got |= (edgellm_model_layer(m, il, &ld) == 0 && ld.swa) << il;
         CHECKF(got == 0x1b, "pattern 3: swa mask %#x", got);
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
     m = NULL;
     CHECKF(try_load(tmp, err, sizeof err, &m) == EDGELLM_OK, "%s", err);
     if (m) {
-        struct edgellm_layer_desc ld;
+        struct edgellm_layer_desc ld = EDGELLM_LAYER_DESC_INIT;
         CHECK(edgellm_model_layer(m, 0, &ld) == 0 && !ld.swa);
         edgellm_model_free(m);
     }

@@ -12,6 +12,13 @@
 #include "text/unicode.h"
 
 /* Splits utf-8 text with kind and joins the words with '|'. */
+/* Token count of text (or -1 on an error), the tokens in out[0..n_max). */
+static int32_t tok_n(const struct edgellm_model *m, const char *text, size_t len, int add_bos, int parse_special,
+                     edgellm_token *out, int32_t n_max) {
+    int32_t n = 0;
+    return edgellm_tokenize(m, text, len, add_bos, parse_special, out, n_max, &n, NULL, 0) == EDGELLM_OK ? n : -1;
+}
+
 static void split(enum pretok_kind kind, const char *text, char *out, size_t size) {
     uint32_t cp[256];
     uint16_t fl[256];
@@ -102,7 +109,7 @@ static void zoo_vocab(const char *shared) {
         int n_want = 0;
         while (n_want < 4 && fams[f].eog[n_want] >= 0) n_want++;
         CHECKF(ok && n_eog == n_want, "%s: %d end-of-generation tokens, expected %d", fams[f].file, n_eog, n_want);
-        struct edgellm_model_desc d;
+        struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
         edgellm_model_describe(m, &d);
         CHECKF(d.add_bos == fams[f].add_bos, "%s: add_bos %d", fams[f].file, d.add_bos);
         /* the shared prompt tokenizes as the reference engine did */
@@ -125,7 +132,7 @@ static void zoo_vocab(const char *shared) {
                 ref[n_ref++] = (edgellm_token)v;
                 q = end;
             }
-            int32_t nt = edgellm_tokenize(m, text, n, -1, 0, toks, 512);
+            int32_t nt = tok_n(m, text, n, -1, 0, toks, 512);
             int same = nt == n_ref;
             for (int i = 0; same && i < nt; i++) same = toks[i] == ref[i];
             CHECKF(same, "%s: the shared prompt tokenizes differently (%d tokens, reference %d)", fams[f].file, nt, n_ref);
@@ -139,13 +146,13 @@ static void zoo_vocab(const char *shared) {
     struct edgellm_model *m = NULL;
     if (!edgellm_model_load(path, NULL, &m, err, sizeof err)) {
         edgellm_token t[16];
-        int32_t n = edgellm_tokenize(m, "<think>\n</think>", 16, 0, 0, t, 16);
+        int32_t n = tok_n(m, "<think>\n</think>", 16, 0, 0, t, 16);
         CHECK(n >= 3 && t[0] == 705 && t[n - 1] == 706);
-        n = edgellm_tokenize(m, "<tool_call>", 11, 0, 0, t, 16);
+        n = tok_n(m, "<tool_call>", 11, 0, 0, t, 16);
         CHECK(n == 1 && t[0] == 703);
-        n = edgellm_tokenize(m, "<|im_start|>", 12, 0, 0, t, 16);
+        n = tok_n(m, "<|im_start|>", 12, 0, 0, t, 16);
         CHECK(n > 1); /* control: only with parse_special */
-        n = edgellm_tokenize(m, "<|im_start|>", 12, 0, 1, t, 16);
+        n = tok_n(m, "<|im_start|>", 12, 0, 1, t, 16);
         CHECK(n == 1 && t[0] == 701);
         char piece[32];
         edgellm_token_to_piece(m, 705, 0, piece, sizeof piece);

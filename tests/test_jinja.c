@@ -460,7 +460,7 @@ static void test_chat_render(const char *shared) {
     if (edgellm_model_load(path, &mp, &m, err, sizeof err) == EDGELLM_OK) {
         char *out = NULL;
         int fb = -1;
-        edgellm_status st = edgellm_chat_render(m, multi, 1, 1, NULL, &out, &fb, err, sizeof err);
+        edgellm_status st = edgellm_chat_render(m, multi, NULL, &out, &fb, err, sizeof err);
         const char *want = "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>You are a concise assistant."
                            "<\xef\xbd\x9cUser\xef\xbd\x9c>Name a prime number.<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>7"
                            "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c><\xef\xbd\x9cUser\xef\xbd\x9c>And one bigger than 100?"
@@ -469,8 +469,38 @@ static void test_chat_render(const char *shared) {
         CHECKF(out && !strcmp(out, want), "qwen2-mini chat_render got [%s]", out ? out : "(null)");
         edgellm_free(out);
         out = NULL;
-        st = edgellm_chat_render(m, "{\"role\": \"user\"}", 1, 1, NULL, &out, &fb, err, sizeof err);
+        st = edgellm_chat_render(m, "{\"role\": \"user\"}", NULL, &out, &fb, err, sizeof err);
         CHECK(st == EDGELLM_ERR_FORMAT && out == NULL);
+        /* edgellm_chat_tokenize: the rendered text, tokenized with its control tokens and the
+         * metadata's BOS, with the BOS the template writes too kept once */
+        struct edgellm_chat_prompt cpr = EDGELLM_CHAT_PROMPT_INIT;
+        st = edgellm_chat_tokenize(m, multi, NULL, &cpr, err, sizeof err);
+        CHECKF(st == EDGELLM_OK && cpr.text && !strcmp(cpr.text, want) && cpr.opens_think == 1 && cpr.used_fallback == 0,
+               "qwen2-mini chat_tokenize: %d %s", st, err);
+        int32_t n_raw = 0;
+        edgellm_token raw[256];
+        st = edgellm_tokenize(m, want, strlen(want), -1, 1, raw, 256, &n_raw, err, sizeof err);
+        struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
+        CHECK(st == EDGELLM_OK && edgellm_model_describe(m, &d) == EDGELLM_OK && d.bos >= 0 && d.add_bos);
+        CHECKF(n_raw > 2 && raw[0] == d.bos && raw[1] == d.bos, "the template writes the BOS: %d %d", raw[0], raw[1]);
+        CHECKF(cpr.n_tokens == n_raw - 1 && cpr.tokens[0] == d.bos && cpr.tokens[1] != d.bos &&
+                   !memcmp(cpr.tokens, raw + 1, (size_t)cpr.n_tokens * sizeof *raw),
+               "chat_tokenize keeps one BOS: %d tokens vs %d", cpr.n_tokens, n_raw);
+        edgellm_chat_prompt_free(&cpr);
+        CHECK(cpr.tokens == NULL && cpr.text == NULL);
+        /* a rendered prompt given as text tokenizes by the same rule */
+        struct edgellm_chat_params cp = edgellm_chat_default_params();
+        cp.prompt = want;
+        st = edgellm_chat_tokenize(m, NULL, &cp, &cpr, err, sizeof err);
+        CHECKF(st == EDGELLM_OK && cpr.n_tokens == n_raw - 1 && !memcmp(cpr.tokens, raw + 1, (size_t)cpr.n_tokens * sizeof *raw),
+               "chat_tokenize of a rendered prompt: %d", st);
+        edgellm_chat_prompt_free(&cpr);
+        /* the ABI rules: struct_size below 1.0 is an argument error, nothing allocated */
+        cpr.struct_size = 4;
+        CHECK(edgellm_chat_tokenize(m, multi, NULL, &cpr, err, sizeof err) == EDGELLM_ERR_ARG && cpr.tokens == NULL);
+        cp.struct_size = 0;
+        cpr.struct_size = sizeof cpr;
+        CHECK(edgellm_chat_tokenize(m, multi, &cp, &cpr, err, sizeof err) == EDGELLM_ERR_ARG && cpr.tokens == NULL);
         edgellm_model_free(m);
     } else CHECKF(0, "cannot load %s: %s", path, err);
     m = NULL;
@@ -478,8 +508,11 @@ static void test_chat_render(const char *shared) {
     if (edgellm_model_load(path, &mp, &m, err, sizeof err) == EDGELLM_OK) {
         char *out = NULL;
         int fb = -1;
-        edgellm_status st = edgellm_chat_render(m, "[{\"role\": \"user\", \"content\": \" Hi \"}]", 0, 0, "{\"date_string\": \"1 Jan 2000\"}",
-                                                &out, &fb, err, sizeof err);
+        struct edgellm_chat_params cp = edgellm_chat_default_params();
+        cp.add_generation_prompt = 0;
+        cp.enable_thinking = 0;
+        cp.kwargs_json = "{\"date_string\": \"1 Jan 2000\"}";
+        edgellm_status st = edgellm_chat_render(m, "[{\"role\": \"user\", \"content\": \" Hi \"}]", &cp, &out, &fb, err, sizeof err);
         const char *want = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
                            "Today Date: 1 Jan 2000\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>";
         CHECKF(st == EDGELLM_OK && fb == 0 && out && !strcmp(out, want), "llama3-mini chat_render: %d %s [%s]", st, err, out ? out : "");
@@ -491,7 +524,7 @@ static void test_chat_render(const char *shared) {
     if (edgellm_model_load(path, &mp, &m, err, sizeof err) == EDGELLM_OK) {
         char *out = NULL;
         int fb = -1;
-        edgellm_status st = edgellm_chat_render(m, multi, 1, 1, NULL, &out, &fb, err, sizeof err);
+        edgellm_status st = edgellm_chat_render(m, multi, NULL, &out, &fb, err, sizeof err);
         const char *want = "<|im_start|>system\nYou are a concise assistant.<|im_end|>\n<|im_start|>user\nName a prime number.<|im_end|>\n"
                            "<|im_start|>assistant\n7<|im_end|>\n<|im_start|>user\nAnd one bigger than 100?<|im_end|>\n<|im_start|>assistant\n";
         CHECKF(st == EDGELLM_OK && fb == 1 && out && !strcmp(out, want), "aidreams fallback: %d [%s]", st, out ? out : "");

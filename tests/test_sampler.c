@@ -10,6 +10,12 @@
 
 #define DRAWS 20000
 
+/* edgellm_sampler_new, NULL when it fails. */
+static struct edgellm_sampler *new_sampler(const struct edgellm_sampler_params *p, int32_t n_vocab) {
+    struct edgellm_sampler *s = NULL;
+    return edgellm_sampler_new(p, n_vocab, &s) == EDGELLM_OK ? s : NULL;
+}
+
 static struct edgellm_sampler_params plain(float temp) {
     struct edgellm_sampler_params p = edgellm_sampler_default_params();
     p.temperature = temp;
@@ -27,7 +33,7 @@ static struct edgellm_sampler_params plain(float temp) {
  * frequencies match expected[] (which must sum to 1) within tol. */
 static void check_freq(const char *name, const struct edgellm_sampler_params *p, const float *logits, int n,
                        const double *expected, double tol) {
-    struct edgellm_sampler *s = edgellm_sampler_new(p, n);
+    struct edgellm_sampler *s = new_sampler(p, n);
     CHECK(s != NULL);
     if (!s) return;
     int count[64] = {0};
@@ -48,7 +54,7 @@ static void check_freq(const char *name, const struct edgellm_sampler_params *p,
 static void test_greedy(void) {
     struct edgellm_sampler_params p = plain(0.0f);
     float l1[6] = {0.1f, -3.0f, 2.5f, 2.4f, -0.5f, 1.0f};
-    struct edgellm_sampler *s = edgellm_sampler_new(&p, 6);
+    struct edgellm_sampler *s = new_sampler(&p, 6);
     CHECK(edgellm_sampler_sample(s, l1) == 2);
     float l2[6] = {-5.0f, -4.0f, -4.5f, -9.0f, -4.0f, -6.0f}; /* tie: the lower id */
     CHECK(edgellm_sampler_sample(s, l2) == 1);
@@ -56,7 +62,7 @@ static void test_greedy(void) {
     /* Negative temperature is greedy too, and filters do not change the argmax. */
     p = edgellm_sampler_default_params();
     p.temperature = -1.0f;
-    s = edgellm_sampler_new(&p, 6);
+    s = new_sampler(&p, 6);
     for (int i = 0; i < 10; i++) CHECK(edgellm_sampler_sample(s, l1) == 2);
     edgellm_sampler_free(s);
 }
@@ -163,7 +169,7 @@ static void test_penalties(void) {
     p.penalty_last_n = 8;
     /* positive logit is divided: 2 -> 1 < 1.9 */
     float l1[3] = {2.0f, 1.9f, -1.0f};
-    struct edgellm_sampler *s = edgellm_sampler_new(&p, 3);
+    struct edgellm_sampler *s = new_sampler(&p, 3);
     CHECK(edgellm_sampler_sample(s, l1) == 0);
     edgellm_sampler_accept(s, 0);
     CHECK(edgellm_sampler_sample(s, l1) == 1);
@@ -171,13 +177,13 @@ static void test_penalties(void) {
     edgellm_sampler_free(s);
     /* negative logit is multiplied: -1 -> -2 < -1.5 */
     float l2[2] = {-1.0f, -1.5f};
-    s = edgellm_sampler_new(&p, 2);
+    s = new_sampler(&p, 2);
     edgellm_sampler_accept(s, 0);
     edgellm_sampler_accept(s, 0); /* repeated occurrences do not compound the repeat penalty */
     CHECK(edgellm_sampler_sample(s, l2) == 1);
     edgellm_sampler_free(s);
     float l3[2] = {-1.0f, -2.5f};
-    s = edgellm_sampler_new(&p, 2);
+    s = new_sampler(&p, 2);
     edgellm_sampler_accept(s, 0);
     edgellm_sampler_accept(s, 0);
     CHECK(edgellm_sampler_sample(s, l3) == 0); /* -2 > -2.5: once, not -4 */
@@ -187,13 +193,13 @@ static void test_penalties(void) {
     p = plain(0.0f);
     p.presence_penalty = 0.6f;
     float l4[2] = {1.0f, 0.5f};
-    s = edgellm_sampler_new(&p, 2);
+    s = new_sampler(&p, 2);
     edgellm_sampler_accept(s, 1);
     CHECK(edgellm_sampler_sample(s, l4) == 0);
     edgellm_sampler_accept(s, 0);
     CHECK(edgellm_sampler_sample(s, l4) == 0); /* both penalized alike */
     edgellm_sampler_free(s);
-    s = edgellm_sampler_new(&p, 2);
+    s = new_sampler(&p, 2);
     edgellm_sampler_accept(s, 0);
     CHECK(edgellm_sampler_sample(s, l4) == 1); /* 0.4 < 0.5 */
     edgellm_sampler_free(s);
@@ -201,7 +207,7 @@ static void test_penalties(void) {
     /* frequency: per occurrence. 1 - 0.3 = 0.7 > 0.5; 1 - 0.6 = 0.4 < 0.5 */
     p = plain(0.0f);
     p.frequency_penalty = 0.3f;
-    s = edgellm_sampler_new(&p, 2);
+    s = new_sampler(&p, 2);
     edgellm_sampler_accept(s, 0);
     CHECK(edgellm_sampler_sample(s, l4) == 0);
     edgellm_sampler_accept(s, 0);
@@ -210,7 +216,7 @@ static void test_penalties(void) {
 
     /* window: only the last penalty_last_n tokens count */
     p.penalty_last_n = 2;
-    s = edgellm_sampler_new(&p, 4);
+    s = new_sampler(&p, 4);
     float l5[4] = {1.0f, 0.5f, -3.0f, -3.0f};
     edgellm_sampler_accept(s, 0);
     edgellm_sampler_accept(s, 0);
@@ -234,7 +240,7 @@ static void test_penalties(void) {
     float l6[4] = {2, 1, 0, -1};
     double e = exp(1.0), z = 2 * e + 1 + exp(-1.0);
     double ex[4] = {e / z, e / z, 1 / z, exp(-1.0) / z};
-    s = edgellm_sampler_new(&p, 4);
+    s = new_sampler(&p, 4);
     int count[4] = {0};
     edgellm_sampler_accept(s, 0);
     for (int d = 0; d < DRAWS; d++) count[edgellm_sampler_sample(s, l6)]++;
@@ -250,9 +256,9 @@ static void test_seed(void) {
     for (int i = 0; i < N; i++) l[i] = (float)((i * 37) % 11) * 0.3f;
     struct edgellm_sampler_params p = plain(1.0f);
     p.seed = 42;
-    struct edgellm_sampler *a = edgellm_sampler_new(&p, N), *b = edgellm_sampler_new(&p, N);
+    struct edgellm_sampler *a = new_sampler(&p, N), *b = new_sampler(&p, N);
     p.seed = 43;
-    struct edgellm_sampler *c = edgellm_sampler_new(&p, N);
+    struct edgellm_sampler *c = new_sampler(&p, N);
     edgellm_token sa[LEN], sb[LEN], sc[LEN];
     for (int i = 0; i < LEN; i++) {
         sa[i] = edgellm_sampler_sample(a, l);
@@ -294,7 +300,7 @@ static void test_large_vocab(void) {
 
     struct edgellm_sampler_params p = plain(1.0f);
     p.top_k = 40;
-    struct edgellm_sampler *s = edgellm_sampler_new(&p, NV);
+    struct edgellm_sampler *s = new_sampler(&p, NV);
     int bad = 0;
     for (int d = 0; d < 2000; d++) bad += l[edgellm_sampler_sample(s, l)] < sorted[39];
     CHECKF(bad == 0, "top-k 40 on 152k: %d draws outside the top 40", bad);
@@ -308,7 +314,7 @@ static void test_large_vocab(void) {
     int k = 0;
     while (k < NV && cum < 0.9) cum += exp((double)sorted[k++] - sorted[0]) / z;
     float cut = sorted[k - 1];
-    s = edgellm_sampler_new(&p, NV);
+    s = new_sampler(&p, NV);
     bad = 0;
     for (int d = 0; d < 200; d++) bad += l[edgellm_sampler_sample(s, l)] < cut;
     CHECKF(bad == 0, "top-p 0.9 on 152k: %d draws outside the nucleus of %d", bad, k);
@@ -319,7 +325,7 @@ static void test_large_vocab(void) {
     for (int i = 0; i < NF; i++) l[i] = -0.002f * (float)((i * 7919) % NF);
     p.top_p = 0.9999999f;
     p.seed = 9;
-    s = edgellm_sampler_new(&p, NF);
+    s = new_sampler(&p, NF);
     z = 0;
     for (int i = 0; i < NF; i++) z += exp(-0.002 * i);
     cum = 0;
@@ -336,7 +342,12 @@ static void test_large_vocab(void) {
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    CHECK(edgellm_sampler_new(NULL, 0) == NULL);
+    struct edgellm_sampler *none = (struct edgellm_sampler *)&none;
+    CHECK(edgellm_sampler_new(NULL, 0, &none) == EDGELLM_ERR_ARG && none == NULL);
+    struct edgellm_sampler_params bad = edgellm_sampler_default_params();
+    bad.struct_size = 8; /* smaller than the 1.0 layout */
+    CHECK(edgellm_sampler_new(&bad, 4, &none) == EDGELLM_ERR_ARG && none == NULL);
+    CHECK(edgellm_sampler_new(NULL, 4, NULL) == EDGELLM_ERR_ARG);
     test_greedy();
     test_top_p();
     test_top_p_unsorted();

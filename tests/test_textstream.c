@@ -29,6 +29,12 @@ static void on_text(void *user, edgellm_text_kind kind, const char *text, size_t
     append(k->raw, sizeof k->raw, text, len);
 }
 
+/* edgellm_textstream_new, NULL when it fails. */
+static struct edgellm_textstream *new_ts(const char *const *stops, int n_stops, int in_think) {
+    struct edgellm_textstream *ts = NULL;
+    return edgellm_textstream_new(stops, n_stops, in_think, &ts) == EDGELLM_OK ? ts : NULL;
+}
+
 /* Feeds text cut at the given positions (cuts ascending, within the text), then flushes.
  * Returns the push result of the last piece fed (1 if a stop matched). */
 static int run_pieces(struct edgellm_textstream *ts, struct sink *k, const char *text, const size_t *cuts, int n_cuts) {
@@ -47,7 +53,7 @@ static int run_pieces(struct edgellm_textstream *ts, struct sink *k, const char 
 /* Every split of text into 2 and 3 pieces gives the same parts. */
 static void check_all_splits(const char *name, const char *const *stops, int n_stops, int in_think, const char *text,
                              const char *content, const char *reasoning, int want_stop) {
-    struct edgellm_textstream *ts = edgellm_textstream_new(stops, n_stops, in_think);
+    struct edgellm_textstream *ts = new_ts(stops, n_stops, in_think);
     CHECK(ts != NULL);
     if (!ts) return;
     size_t len = strlen(text);
@@ -81,7 +87,7 @@ static void test_stops(void) {
 
     /* the earliest match wins, whichever stop it is */
     const char *two[] = {"bar", "ob"};
-    struct edgellm_textstream *ts = edgellm_textstream_new(two, 2, 0);
+    struct edgellm_textstream *ts = new_ts(two, 2, 0);
     struct sink k;
     CHECK(run_pieces(ts, &k, "foobar", NULL, 0) == 1);
     CHECK(!strcmp(k.part[0], "fo"));
@@ -93,7 +99,7 @@ static void test_stops(void) {
 
     /* held text is released only once it cannot start a stop */
     const char *hash[] = {"###"};
-    ts = edgellm_textstream_new(hash, 1, 0);
+    ts = new_ts(hash, 1, 0);
     memset(&k, 0, sizeof k);
     CHECK(edgellm_textstream_push(ts, "ab#", 3, on_text, &k) == 0);
     CHECK(!strcmp(k.part[0], "ab"));
@@ -116,7 +122,7 @@ static void test_stops(void) {
 static void test_reasoning(void) {
     /* prompt ended inside <think>: reasoning up to </think>, tag takes the whitespace around */
     check_all_splits("in think", NULL, 0, 1, "\nLet me think.\n</think>\n\nAnswer.", "Answer.", "Let me think.\n", 0);
-    struct edgellm_textstream *ts = edgellm_textstream_new(NULL, 0, 1);
+    struct edgellm_textstream *ts = new_ts(NULL, 0, 1);
     struct sink k;
     run_pieces(ts, &k, "\nLet me think.\n</think>\n\nAnswer.", NULL, 0);
     CHECK(!strcmp(k.part[EDGELLM_TEXT_TAG], "\n</think>\n\n"));
@@ -161,7 +167,7 @@ static void test_random_streams(void) {
         }
         int in_think = (int)(r >> 20) & 1;
         int n_stops = (int)(r >> 21) % 4;
-        struct edgellm_textstream *ts = edgellm_textstream_new(stops, n_stops, in_think);
+        struct edgellm_textstream *ts = new_ts(stops, n_stops, in_think);
         run_pieces(ts, &one, text, NULL, 0);
         edgellm_textstream_reset(ts, in_think);
         size_t cuts[64], len = strlen(text);

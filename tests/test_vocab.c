@@ -227,29 +227,41 @@ static void test_detok(const char *shared) {
     int st = edgellm_model_load(path, &mp, &m, err, sizeof err);
     CHECKF(st == 0, "%s", err);
     if (st) return;
-    struct edgellm_detok *d = edgellm_detok_new(m, 0);
+    struct edgellm_detok *d = NULL;
+    CHECK(edgellm_detok_new(m, 0, &d) == EDGELLM_OK && d);
+    if (!d) return;
     char buf[300];
     int32_t c3 = 3 + 0xC3, a9 = 3 + 0xA9, f0 = 3 + 0xF0;
     CHECK(!strcmp(edgellm_token_text(m, c3), "<0xC3>"));
     CHECK(edgellm_detok_push(d, c3, buf, sizeof buf) == 0 && buf[0] == 0);
     CHECK(edgellm_detok_push(d, a9, buf, sizeof buf) == 2 && !strcmp(buf, "\xc3\xa9"));
     int32_t hello[8];
-    int32_t n = edgellm_tokenize(m, "Hello", 5, 0, 0, hello, 8);
-    CHECK(n >= 1);
+    int32_t n = 0;
+    CHECK(edgellm_tokenize(m, "Hello", 5, 0, 0, hello, 8, &n, err, sizeof err) == EDGELLM_OK && n >= 1);
     CHECK(edgellm_detok_push(d, f0, buf, sizeof buf) == 0);
     /* the next token's 'H'... proves the F0 invalid */
     int k = edgellm_detok_push(d, hello[0], buf, sizeof buf);
     CHECKF(k >= 4 && !memcmp(buf, "\xef\xbf\xbd", 3), "got %d '%s'", k, buf);
     CHECK(edgellm_detok_push(d, f0, buf, sizeof buf) == 0);
+    /* too small a buffer: the size needed, and nothing consumed — the retry gets the text */
+    char tiny[2] = "x";
+    CHECK(edgellm_detok_flush(d, tiny, sizeof tiny) == 3 && tiny[0] == 0);
     CHECK(edgellm_detok_flush(d, buf, sizeof buf) == 3 && !strcmp(buf, "\xef\xbf\xbd"));
     CHECK(edgellm_detok_flush(d, buf, sizeof buf) == 0);
     /* control tokens render only when asked */
     CHECK(edgellm_token_to_piece(m, 2, 0, buf, sizeof buf) == 0);
     CHECK(edgellm_token_to_piece(m, 2, 1, buf, sizeof buf) == 4 && !strcmp(buf, "</s>"));
+    /* errors are negative statuses */
+    CHECK(edgellm_token_to_piece(m, -1, 0, buf, sizeof buf) == -EDGELLM_ERR_ARG && buf[0] == 0);
+    CHECK(edgellm_token_to_piece(m, edgellm_model_n_vocab(m), 0, buf, sizeof buf) == -EDGELLM_ERR_ARG);
+    CHECK(edgellm_detok_push(NULL, 1, buf, sizeof buf) == -EDGELLM_ERR_ARG);
     CHECK(edgellm_token_is_eog(m, 2) && !edgellm_token_is_eog(m, 1) && edgellm_token_is_control(m, 1));
     /* snprintf rule: too small a buffer reports the needed size */
-    int32_t one[1];
-    CHECK(edgellm_tokenize(m, "Hello world", 11, 1, 0, one, 1) == -3);
+    int32_t one[1] = {-7};
+    CHECK(edgellm_tokenize(m, "Hello world", 11, 1, 0, one, 1, &n, err, sizeof err) == EDGELLM_ERR_BUFFER_TOO_SMALL &&
+          n == 3 && one[0] == -7);
+    CHECK(edgellm_tokenize(m, "Hello world", 11, 1, 0, NULL, 0, &n, NULL, 0) == EDGELLM_ERR_BUFFER_TOO_SMALL && n == 3);
+    CHECK(edgellm_tokenize(m, "Hello", 5, 1, 0, NULL, 0, NULL, err, sizeof err) == EDGELLM_ERR_ARG && err[0]);
     edgellm_detok_free(d);
     edgellm_model_free(m);
 }

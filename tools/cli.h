@@ -55,4 +55,10 @@ int cli_chunk_decode(const char *cmd, struct edgellm_context *ctx, const struct 
 /* -log softmax(logits)[tok]: max-shifted float exponentials summed in double, as llama.cpp's
  * perplexity and imatrix tools compute it. */
 double cli_token_nll(const float *logits, int32_t n_vocab, edgellm_token tok);
+/* The text of one token (tok >= 0) or what the detokenizer still holds (tok < 0: its flush) into
+ * a text stream. A text longer than the stack buffer is fetched again into a big enough one (the
+ * detokenizer consumes nothing until it fits). Returns the text stream's answer: 1 once a stop
+ * string matched, 0 to go on, a negative status on an error. Shared by run, chat and serve. */
+int cli_emit_token(struct edgellm_detok *dt, struct edgellm_textstream *ts, edgellm_token tok, edgellm_text_fn fn,
+                   void *user);
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_run.h"
 
 int cli_chunks_tokenize(const char *cmd, struct edgellm_model *m, const char *path, int32_t n_ctx, struct cli_chunks *out) {
     memset(out, 0, sizeof *out);
@@ -21,27 +22,11 @@ int cli_chunks_tokenize(const char *cmd, struct edgellm_model *m, const char *pa
         free(text);
         return CLI_RUNTIME;
     }
-    int32_t cap = (int32_t)len + 16;
-    edgellm_token *t = malloc(sizeof *t * (size_t)cap);
-    int32_t n = t ? edgellm_tokenize(m, text, len, -1, 0, t, cap) : 0;
-    if (t && n < 0 && n != INT32_MIN) {
-        cap = -n;
-        edgellm_token *nt = realloc(t, sizeof *t * (size_t)cap);
-        if (!nt) free(t);
-        t = nt;
-        n = t ? edgellm_tokenize(m, text, len, -1, 0, t, cap) : 0;
-    }
+    int32_t n = 0;
+    edgellm_token *t = run_tokenize(cmd, m, text, -1, 0, &n); /* prints its error */
     free(text);
-    if (!t) {
-        cli_err(cmd, "out of memory");
-        return CLI_RUNTIME;
-    }
-    if (n < 0) {
-        cli_err(cmd, "cannot tokenize '%s': %s", path, edgellm_model_errmsg(m));
-        free(t);
-        return CLI_RUNTIME;
-    }
-    struct edgellm_model_desc d;
+    if (!t) return CLI_RUNTIME;
+    struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
     edgellm_model_describe(m, &d);
     out->tok = t;
     out->n_tok = n;

@@ -118,3 +118,20 @@ struct edgellm_model *cli_load_model(const char *cmd, const char *path, int voca
     }
     return m;
 }
+
+int cli_emit_token(struct edgellm_detok *dt, struct edgellm_textstream *ts, edgellm_token tok, edgellm_text_fn fn,
+                   void *user) {
+    char small[1024], *buf = small;
+    size_t size = sizeof small;
+    int n;
+    for (;;) {
+        n = tok >= 0 ? edgellm_detok_push(dt, tok, buf, size) : edgellm_detok_flush(dt, buf, size);
+        if (n < 0 || (size_t)n < size) break;
+        if (buf != small) free(buf);
+        size = (size_t)n + 1;
+        if (!(buf = malloc(size))) return -EDGELLM_ERR_NOMEM;
+    }
+    int rc = n > 0 ? edgellm_textstream_push(ts, buf, (size_t)n, fn, user) : n;
+    if (buf != small) free(buf);
+    return rc;
+}

@@ -181,9 +181,13 @@ int cmd_chat(int argc, char **argv) {
     if (!(m = cli_load_model(cmd, model_path, 0))) goto done;
     if (!(ctx = run_context_new(cmd, m, &o))) goto done;
     uint32_t n_ctx = edgellm_context_n_ctx(ctx);
-    if (!(smp = edgellm_sampler_new(&o.sp, edgellm_model_n_vocab(m))) || !(dt = edgellm_detok_new(m, 0)) ||
-        !(ts = edgellm_textstream_new(NULL, 0, 0)) || !(cache_toks = malloc((size_t)n_ctx * sizeof *cache_toks)) ||
-        (system && !chat_history_add(&h, "system", system))) {
+    edgellm_status st0;
+    if ((st0 = edgellm_sampler_new(&o.sp, edgellm_model_n_vocab(m), &smp)) != EDGELLM_OK ||
+        (st0 = edgellm_detok_new(m, 0, &dt)) != EDGELLM_OK || (st0 = edgellm_textstream_new(NULL, 0, 0, &ts)) != EDGELLM_OK) {
+        cli_err(cmd, "cannot set up generation: %s", edgellm_status_str(st0));
+        goto done;
+    }
+    if (!(cache_toks = malloc((size_t)n_ctx * sizeof *cache_toks)) || (system && !chat_history_add(&h, "system", system))) {
         cli_err(cmd, "out of memory");
         goto done;
     }
@@ -225,20 +229,18 @@ int cmd_chat(int argc, char **argv) {
         }
         if (!chat_history_add(&h, "user", line)) { cli_err(cmd, "out of memory"); goto done; }
 
-        char *prompt = run_render_chat(cmd, m, (const char *const *)h.roles, (const char *const *)h.contents, h.n,
-                                       !no_think, &warned);
-        if (!prompt) goto done;
-        int32_t n_toks = 0;
-        edgellm_token *toks = run_tokenize(cmd, m, prompt, -1, 1, &n_toks);
-        int opens_think = edgellm_prompt_opens_think(prompt);
-        edgellm_free(prompt);
-        if (!toks) goto done;
-        n_toks = run_drop_double_bos(m, toks, n_toks);
+        struct edgellm_chat_prompt cprompt = EDGELLM_CHAT_PROMPT_INIT;
+        if (run_chat_tokenize(cmd, m, (const char *const *)h.roles, (const char *const *)h.contents, h.n, !no_think,
+                              &warned, &cprompt))
+            goto done;
+        int32_t n_toks = cprompt.n_tokens;
+        edgellm_token *toks = cprompt.tokens;
+        int opens_think = cprompt.opens_think;
         if (n_toks >= (int32_t)n_ctx || n_toks == 0) {
             printf("The conversation no longer fits the context (%d tokens, the context holds %u): "
                    "/reset to start over%s.\n", n_toks, n_ctx, n_ctx < run_model_ctx(m) ? ", or restart with a larger -c" : "");
             fflush(stdout);
-            free(toks);
+            edgellm_chat_prompt_free(&cprompt);
             chat_history_truncate(&h, h.n - 1);
             continue;
         }
@@ -254,7 +256,7 @@ int cmd_chat(int argc, char **argv) {
             n_cache = n_toks;
             for (int32_t i = p; i < n_toks; i++) edgellm_sampler_accept(smp, toks[i]);
         }
-        free(toks);
+        edgellm_chat_prompt_free(&cprompt);
         if (st != EDGELLM_OK) {
             edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
             chat_history_truncate(&h, h.n - 1);
@@ -294,8 +296,7 @@ int cmd_chat(int argc, char **argv) {
             printf("[the context is full (%u tokens): /reset to start a new conversation]\n", n_ctx);
         fflush(stdout);
         if (end == RUN_END_ERROR) {
-            cli_err(cmd, "generation failed: %s",
-                    g.status == EDGELLM_ERR_NOMEM ? "out of memory" : edgellm_context_errmsg(ctx));
+            cli_err(cmd, "generation failed: %s", g.status == EDGELLM_ERR_NOMEM ? "out of memory" : edgellm_context_errmsg(ctx));
             goto done;
         }
         if (out.oom) { cli_err(cmd, "out of memory"); goto done; }

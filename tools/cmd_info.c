@@ -55,7 +55,7 @@ int cmd_info(int argc, char **argv) {
     if (!path) { usage(stderr); return CLI_USAGE; }
     struct edgellm_model *m = cli_load_model("info", path, 1);
     if (!m) return CLI_RUNTIME;
-    struct edgellm_model_desc d;
+    struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
     edgellm_model_describe(m, &d);
     int first = 1;
     if (json) {
@@ -94,7 +94,7 @@ int cmd_info(int argc, char **argv) {
         json_str(d.family);
         printf(",\"head_dim_k\":%u,\"head_dim_v\":%u,\"rope\":{\"type\":\"%s\",\"n_rot\":%u},\"layers\":[", d.head_dim,
                d.head_dim_v, d.rope_neox ? "neox" : "norm", d.n_rot);
-        struct edgellm_layer_desc ld;
+        struct edgellm_layer_desc ld = EDGELLM_LAYER_DESC_INIT;
         for (uint32_t il = 0; edgellm_model_layer(m, il, &ld) == 0; il++)
             printf("%s{\"attn\":\"%s\",\"window\":%u,\"rope\":%s,\"rope_freq_base\":%g}", il ? "," : "",
                    ld.swa ? "swa" : "full", ld.window, ld.rope ? "true" : "false", ld.rope_freq_base);
@@ -124,7 +124,7 @@ int cmd_info(int argc, char **argv) {
             printf("attention:       %u heads, %u kv heads, head size %u (k) / %u (v), %s rope on %u dims, rope base %g%s\n",
                    d.n_head, d.n_head_kv, d.head_dim, d.head_dim_v, d.rope_neox ? "neox" : "norm", d.n_rot,
                    d.rope_freq_base, d.has_rope_freqs ? " + rope_freqs (llama3 scaling)" : "");
-            struct edgellm_layer_desc ld;
+            struct edgellm_layer_desc ld = EDGELLM_LAYER_DESC_INIT;
             if (edgellm_model_layer(m, 0, &ld) == 0) {
                 printf("layer attention:");
                 for (uint32_t il = 0; edgellm_model_layer(m, il, &ld) == 0; il++) {

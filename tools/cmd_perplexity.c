@@ -329,7 +329,7 @@ int cmd_perplexity(int argc, char **argv) {
             goto done;
         }
         o.n_ctx = ch.n_ctx;
-        struct edgellm_model_desc d; /* BOS as this model adds it, as llama-perplexity does */
+        struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT; /* BOS as this model adds it, as llama-perplexity does */
         edgellm_model_describe(m, &d);
         ch.bos = d.add_bos ? d.bos : -1;
         if (o.text) { /* the text, if given, must be the one the base was computed on */

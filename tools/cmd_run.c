@@ -141,24 +141,23 @@ struct edgellm_context *run_context_new(const char *cmd, struct edgellm_model *m
 edgellm_token *run_tokenize(const char *cmd, const struct edgellm_model *m, const char *text, int add_bos,
                             int parse_special, int32_t *n_out) {
     size_t len = strlen(text);
-    int32_t n = edgellm_tokenize(m, text, len, add_bos, parse_special, NULL, 0);
-    if (n == INT32_MIN) {
-        cli_err(cmd, "cannot tokenize the prompt: %s", edgellm_model_errmsg(m));
+    char err[512];
+    int32_t n = 0;
+    edgellm_status st = edgellm_tokenize(m, text, len, add_bos, parse_special, NULL, 0, &n, err, sizeof err);
+    if (st != EDGELLM_OK && st != EDGELLM_ERR_BUFFER_TOO_SMALL) {
+        cli_err(cmd, "cannot tokenize the prompt: %s", err);
         return NULL;
     }
-    int32_t cap = n < 0 ? -n : n;
-    edgellm_token *t = malloc(((size_t)cap + 1) * sizeof *t);
+    edgellm_token *t = malloc(((size_t)n + 1) * sizeof *t);
     if (!t) {
         cli_err(cmd, "out of memory");
         return NULL;
     }
-    n = edgellm_tokenize(m, text, len, add_bos, parse_special, t, cap);
-    if (n < 0) {
-        cli_err(cmd, "cannot tokenize the prompt: %s", n == INT32_MIN ? edgellm_model_errmsg(m) : "size changed");
+    if ((st = edgellm_tokenize(m, text, len, add_bos, parse_special, t, n, n_out, err, sizeof err)) != EDGELLM_OK) {
+        cli_err(cmd, "cannot tokenize the prompt: %s", err);
         free(t);
         return NULL;
     }
-    *n_out = n;
     return t;
 }
 
@@ -179,15 +178,6 @@ double run_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The text of one token goes through the text stream, which decides what is shown. */
-static int run_emit_token(struct run_gen *g, edgellm_token tok) {
-    char buf[1024];
-    int n = edgellm_detok_push(g->detok, tok, buf, sizeof buf);
-    if (n <= 0) return 0;
-    if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1; /* cannot happen: a piece is < 256 bytes */
-    return edgellm_textstream_push(g->ts, buf, (size_t)n, g->fn, g->user);
-}
-
 enum run_end run_generate(struct run_gen *g) {
     struct edgellm_context *ctx = g->ctx;
     uint32_t n_ctx = edgellm_context_n_ctx(ctx);
@@ -202,8 +192,8 @@ enum run_end run_generate(struct run_gen *g) {
         edgellm_sampler_accept(g->sampler, tok);
         if (!g->ignore_eos && edgellm_token_is_eog(g->model, tok)) { end = RUN_END_EOG; break; }
         g->n_generated++;
-        int rc = run_emit_token(g, tok);
-        if (rc < 0) { g->status = EDGELLM_ERR_NOMEM; end = RUN_END_ERROR; break; }
+        int rc = cli_emit_token(g->detok, g->ts, tok, g->fn, g->user);
+        if (rc < 0) { g->status = (edgellm_status)-rc; end = RUN_END_ERROR; break; }
         if (rc > 0) { end = RUN_END_STOP; break; }
         if (i + 1 == g->n_predict) break; /* the last token needs no forward pass */
         if (edgellm_context_seq_len(ctx, 0) >= n_ctx) { end = RUN_END_CTX_FULL; break; }
@@ -215,9 +205,8 @@ enum run_end run_generate(struct run_gen *g) {
         if (g->cache_toks && g->n_cache < g->cap_cache) g->cache_toks[g->n_cache++] = tok;
     }
     if (end != RUN_END_STOP) {
-        char buf[64];
-        int n = edgellm_detok_flush(g->detok, buf, sizeof buf);
-        if (n > 0 && (size_t)n < sizeof buf) edgellm_textstream_push(g->ts, buf, (size_t)n, g->fn, g->user);
+        int rc = cli_emit_token(g->detok, g->ts, -1, g->fn, g->user);
+        if (rc < 0 && end != RUN_END_ERROR) { g->status = (edgellm_status)-rc; end = RUN_END_ERROR; }
     }
     edgellm_textstream_flush(g->ts, g->fn, g->user);
     g->t_gen = run_now() - t0;
@@ -287,26 +276,29 @@ char *run_messages_json(const char *const *roles, const char *const *contents, i
     return buf;
 }
 
-char *run_render_chat(const char *cmd, const struct edgellm_model *m, const char *const *roles,
-                      const char *const *contents, int n, int enable_thinking, int *warned) {
+int run_chat_tokenize(const char *cmd, const struct edgellm_model *m, const char *const *roles,
+                      const char *const *contents, int n, int enable_thinking, int *warned,
+                      struct edgellm_chat_prompt *out) {
     char *json = run_messages_json(roles, contents, n);
     if (!json) {
         cli_err(cmd, "out of memory");
-        return NULL;
+        return -1;
     }
-    char *out = NULL, err[512] = "";
-    int fallback = 0;
-    edgellm_status st = edgellm_chat_render(m, json, 1, enable_thinking, NULL, &out, &fallback, err, sizeof err);
+    char err[512] = "";
+    struct edgellm_chat_params cp = edgellm_chat_default_params();
+    cp.enable_thinking = enable_thinking;
+    out->struct_size = (uint32_t)sizeof *out;
+    edgellm_status st = edgellm_chat_tokenize(m, json, &cp, out, err, sizeof err);
     free(json);
     if (st != EDGELLM_OK) {
-        cli_err(cmd, "cannot render the chat template: %s", err[0] ? err : edgellm_status_str(st));
-        return NULL;
+        cli_err(cmd, "cannot prepare the chat prompt: %s", err[0] ? err : edgellm_status_str(st));
+        return -1;
     }
-    if (fallback && !(warned && *warned))
+    if (out->used_fallback && !(warned && *warned))
         fprintf(stderr, "edgellm %s: warning: %s\n", cmd,
                 err[0] ? err : "the model's chat template cannot be used; using a ChatML prompt");
-    if (fallback && warned) *warned = 1;
-    return out;
+    if (out->used_fallback && warned) *warned = 1;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -369,21 +361,21 @@ int cmd_run(int argc, char **argv) {
     struct edgellm_sampler *smp = NULL;
     struct edgellm_detok *dt = NULL;
     struct edgellm_textstream *ts = NULL;
-    char *rendered = NULL;
-    edgellm_token *toks = NULL;
+    struct edgellm_chat_prompt cprompt = EDGELLM_CHAT_PROMPT_INIT;
+    edgellm_token *toks = NULL, *ptoks = NULL;
     int32_t n_toks = 0;
 
     if (!(m = cli_load_model(cmd, model_path, 0))) goto done;
-    const char *text = prompt;
     if (chat) {
         const char *roles[2] = {"system", "user"}, *contents[2] = {system, prompt};
         int first = system ? 0 : 1;
-        if (!(rendered = run_render_chat(cmd, m, roles + first, contents + first, 2 - first, !no_think, NULL))) goto done;
-        text = rendered;
-        parse_special = 1; /* a rendered template's control tokens are meant as such */
+        if (run_chat_tokenize(cmd, m, roles + first, contents + first, 2 - first, !no_think, NULL, &cprompt)) goto done;
+        ptoks = cprompt.tokens;
+        n_toks = cprompt.n_tokens;
+    } else {
+        if (!(toks = run_tokenize(cmd, m, prompt, -1, parse_special, &n_toks))) goto done;
+        ptoks = toks;
     }
-    if (!(toks = run_tokenize(cmd, m, text, -1, parse_special, &n_toks))) goto done;
-    if (chat) n_toks = run_drop_double_bos(m, toks, n_toks);
     if (n_toks == 0) { cli_err(cmd, "the prompt is empty (no tokens)"); goto done; }
     if (!(ctx = run_context_new(cmd, m, &o))) goto done;
     uint32_t n_ctx = edgellm_context_n_ctx(ctx);
@@ -398,15 +390,16 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     int32_t n_vocab = edgellm_model_n_vocab(m);
-    if (!(smp = edgellm_sampler_new(&o.sp, n_vocab)) || !(dt = edgellm_detok_new(m, 0)) ||
-        !(ts = edgellm_textstream_new(stops, n_stops, chat && edgellm_prompt_opens_think(text)))) {
-        cli_err(cmd, "out of memory");
+    edgellm_status st;
+    if ((st = edgellm_sampler_new(&o.sp, n_vocab, &smp)) != EDGELLM_OK || (st = edgellm_detok_new(m, 0, &dt)) != EDGELLM_OK ||
+        (st = edgellm_textstream_new(stops, n_stops, chat && cprompt.opens_think, &ts)) != EDGELLM_OK) {
+        cli_err(cmd, "cannot set up generation: %s", edgellm_status_str(st));
         goto done;
     }
-    for (int32_t i = 0; i < n_toks; i++) edgellm_sampler_accept(smp, toks[i]);
+    for (int32_t i = 0; i < n_toks; i++) edgellm_sampler_accept(smp, ptoks[i]);
 
     double t0 = run_now();
-    edgellm_status st = run_decode(ctx, toks, n_toks);
+    st = run_decode(ctx, ptoks, n_toks);
     double t_prompt = run_now() - t0;
     if (st != EDGELLM_OK) {
         cli_err(cmd, "evaluating the prompt failed: %s", edgellm_context_errmsg(ctx));
@@ -436,7 +429,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "edgellm run: prompt %d tokens in %.1f ms (%.1f tok/s)\n", n_toks, t_prompt * 1e3,
                 t_prompt > 0 ? n_toks / t_prompt : 0.0);
         fprintf(stderr, "edgellm run: prompt tokens:");
-        for (int32_t i = 0; i < n_toks; i++) fprintf(stderr, " %d", toks[i]);
+        for (int32_t i = 0; i < n_toks; i++) fprintf(stderr, " %d", ptoks[i]);
         fputc('\n', stderr);
         fprintf(stderr, "edgellm run: generation %d tokens in %.1f ms (%.1f tok/s)\n", g.n_generated, g.t_gen * 1e3,
                 g.t_gen > 0 ? g.n_generated / g.t_gen : 0.0);
@@ -448,25 +441,13 @@ done:
     edgellm_sampler_free(smp);
     edgellm_context_free(ctx);
     free(toks);
-    edgellm_free(rendered);
+    edgellm_chat_prompt_free(&cprompt);
     edgellm_model_free(m);
     free(stops);
     return rc;
 }
 
 uint32_t run_model_ctx(const struct edgellm_model *m) {
-    struct edgellm_model_desc d;
-    edgellm_model_describe(m, &d);
-    return d.n_ctx_train;
-}
-
-int32_t run_drop_double_bos(const struct edgellm_model *m, edgellm_token *toks, int32_t n) {
-    /* A template that writes bos_token itself, tokenized with the metadata's BOS, gives two. */
-    struct edgellm_model_desc d;
-    edgellm_model_describe(m, &d);
-    if (n >= 2 && d.bos >= 0 && toks[0] == d.bos && toks[1] == d.bos) {
-        memmove(toks, toks + 1, (size_t)(n - 1) * sizeof *toks);
-        return n - 1;
-    }
-    return n;
+    struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
+    return edgellm_model_describe(m, &d) == EDGELLM_OK ? d.n_ctx_train : 0;
 }

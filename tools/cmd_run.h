@@ -41,18 +41,18 @@ struct edgellm_context *run_context_new(const char *cmd, struct edgellm_model *m
 /* Tokenizes a NUL-terminated text; NULL + message on failure. Caller frees. */
 edgellm_token *run_tokenize(const char *cmd, const struct edgellm_model *m, const char *text, int add_bos,
                             int parse_special, int32_t *n_out);
-/* A template that writes the BOS text itself plus the metadata's BOS gives two: keep one. */
-int32_t run_drop_double_bos(const struct edgellm_model *m, edgellm_token *toks, int32_t n);
 uint32_t run_model_ctx(const struct edgellm_model *m);
 /* Decodes toks on sequence 0 in batches of the context's n_batch; logits of the last token. */
 edgellm_status run_decode(struct edgellm_context *ctx, const edgellm_token *toks, int32_t n);
 /* [{"role": roles[i], "content": contents[i]}, ...] as JSON (malloc'd), NULL when out of memory. */
 char *run_messages_json(const char *const *roles, const char *const *contents, int n);
-/* Renders a conversation with the model's template + generation prompt; warns on stderr when it
- * falls back to ChatML (once: only while *warned is 0, which it sets; warned may be NULL).
- * Release with edgellm_free. NULL + message on failure. */
-char *run_render_chat(const char *cmd, const struct edgellm_model *m, const char *const *roles,
-                      const char *const *contents, int n, int enable_thinking, int *warned);
+/* A conversation as prompt tokens (edgellm_chat_tokenize: the model's template + generation
+ * prompt, the library's BOS rule); warns on stderr when it falls back to ChatML (once: only while
+ * *warned is 0, which it sets; warned may be NULL). Release out with edgellm_chat_prompt_free.
+ * Returns 0, or -1 with a message printed. */
+int run_chat_tokenize(const char *cmd, const struct edgellm_model *m, const char *const *roles,
+                      const char *const *contents, int n, int enable_thinking, int *warned,
+                      struct edgellm_chat_prompt *out);
 double run_now(void);
 
 enum run_end { RUN_END_EOG, RUN_END_LIMIT, RUN_END_STOP, RUN_END_CTX_FULL, RUN_END_ABORTED, RUN_END_ERROR };

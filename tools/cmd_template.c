@@ -139,7 +139,7 @@ int cmd_template(int argc, char **argv) {
     const char *tpl;
     if (model_path) {
         if (!(m = cli_load_model(cmd, model_path, 1))) goto done;
-        struct edgellm_model_desc d;
+        struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
         edgellm_model_describe(m, &d);
         if (!d.chat_template || !d.chat_template[0]) {
             cli_err(cmd, "%s has no chat template (tokenizer.chat_template)", model_path);

@@ -53,19 +53,21 @@ int cmd_tokenize(int argc, char **argv) {
     const char *text = prompt ? prompt : input;
     int add_bos = no_bos ? 0 : -1;
     int rc = CLI_RUNTIME;
-    int32_t n = edgellm_tokenize(m, text, len, add_bos, parse_special, NULL, 0);
+    int32_t n = 0;
+    char err[512];
     edgellm_token *ids = NULL;
-    if (n < 0 && n != INT32_MIN) {
-        if (!(ids = malloc((size_t)-n * sizeof *ids))) {
+    edgellm_status st = edgellm_tokenize(m, text, len, add_bos, parse_special, NULL, 0, &n, err, sizeof err);
+    if (st == EDGELLM_ERR_BUFFER_TOO_SMALL) {
+        if (!(ids = malloc((size_t)n * sizeof *ids))) {
             cli_err(cmd, "out of memory");
             free(input);
             edgellm_model_free(m);
             return CLI_RUNTIME;
         }
-        n = edgellm_tokenize(m, text, len, add_bos, parse_special, ids, -n);
+        st = edgellm_tokenize(m, text, len, add_bos, parse_special, ids, n, &n, err, sizeof err);
     }
-    if (n == INT32_MIN) {
-        cli_err(cmd, "%s", edgellm_model_errmsg(m));
+    if (st != EDGELLM_OK) {
+        cli_err(cmd, "tokenize: %s", err);
     } else {
         for (int32_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
         putchar('\n');

@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "edgellm.h"
 #include "core/os.h"
 #include "core/util.h"
 
 const char *edgellm_version(void) { return EDGELLM_VERSION; }
+uint32_t edgellm_version_number(void) { return EDGELLM_VERSION_NUMBER; }
 
 const char *edgellm_status_str(edgellm_status st) {
     switch (st) {
@@ -21,6 +23,7 @@ const char *edgellm_status_str(edgellm_status st) {
     case EDGELLM_ERR_CONTEXT_FULL: return "context full";
     case EDGELLM_ERR_TEMPLATE: return "template error";
     case EDGELLM_ERR_ABORTED: return "aborted";
+    case EDGELLM_ERR_BUFFER_TOO_SMALL: return "buffer too small";
     }
     return "unknown status";
 }
@@ -29,7 +32,7 @@ void edgellm_free(void *p) { free(p); }
 
 int edgellm_n_cores(void) { return os_n_cores(); }
 
-int util_errf(char *err, size_t err_size, int st, const char *fmt, ...) {
+edgellm_status util_errf(char *err, size_t err_size, edgellm_status st, const char *fmt, ...) {
     if (err && err_size) {
         va_list ap;
         va_start(ap, fmt);
@@ -37,4 +40,27 @@ int util_errf(char *err, size_t err_size, int st, const char *fmt, ...) {
         va_end(ap);
     }
     return st;
+}
+
+static uint32_t struct_size_of(const void *p) {
+    uint32_t n;
+    memcpy(&n, p, sizeof n);
+    return n;
+}
+
+edgellm_status util_params_in(void *dst, size_t dst_size, const void *src, size_t min_size) {
+    if (!src) return EDGELLM_OK;
+    size_t n = struct_size_of(src);
+    if (n < min_size) return EDGELLM_ERR_ARG;
+    memcpy(dst, src, n < dst_size ? n : dst_size);
+    return EDGELLM_OK;
+}
+
+edgellm_status util_struct_out(void *dst, const void *full, size_t full_size, size_t min_size) {
+    if (!dst) return EDGELLM_ERR_ARG;
+    size_t n = struct_size_of(dst);
+    if (n < min_size) return EDGELLM_ERR_ARG;
+    if (n > full_size) n = full_size;
+    memcpy((char *)dst + sizeof(uint32_t), (const char *)full + sizeof(uint32_t), n - sizeof(uint32_t));
+    return EDGELLM_OK;
 }

@@ -5,9 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "edgellm.h"
+
 struct os_map;
-/* Maps path read-only. Returns an edgellm_status; on failure err names the problem. */
-int os_map_file(const char *path, struct os_map **out, char *err, size_t err_size);
+/* Maps path read-only. On failure err names the problem. */
+edgellm_status os_map_file(const char *path, struct os_map **out, char *err, size_t err_size);
+/* Locks the whole mapping in RAM (mlock). On failure err says why (a one-line warning). */
+edgellm_status os_map_lock(const struct os_map *m, char *err, size_t err_size);
 const void *os_map_data(const struct os_map *m);
 uint64_t os_map_size(const struct os_map *m);
 void os_unmap(struct os_map *m);

@@ -13,49 +13,46 @@
 #include <unistd.h>
 
 #include "edgellm.h"
+#include "core/util.h"
 
 struct os_map {
     void *data;
     uint64_t size;
 };
 
-int os_map_file(const char *path, struct os_map **out, char *err, size_t err_size) {
+edgellm_status os_map_file(const char *path, struct os_map **out, char *err, size_t err_size) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, err_size, "cannot open '%s': %s", path, strerror(errno));
-        return EDGELLM_ERR_IO;
+        return util_errf(err, err_size, EDGELLM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        snprintf(err, err_size, "cannot stat '%s': %s", path, strerror(errno));
+        edgellm_status rc = util_errf(err, err_size, EDGELLM_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
         close(fd);
-        return EDGELLM_ERR_IO;
+        return rc;
     }
     if (S_ISDIR(st.st_mode)) {
-        snprintf(err, err_size, "'%s' is a directory, not a GGUF file", path);
         close(fd);
-        return EDGELLM_ERR_IO;
+        return util_errf(err, err_size, EDGELLM_ERR_IO, "'%s' is a directory, not a GGUF file", path);
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, err_size, "'%s' is not a regular file", path);
         close(fd);
-        return EDGELLM_ERR_IO;
+        return util_errf(err, err_size, EDGELLM_ERR_IO, "'%s' is not a regular file", path);
     }
     struct os_map *m = calloc(1, sizeof(*m));
     if (!m) {
         close(fd);
-        snprintf(err, err_size, "out of memory");
-        return EDGELLM_ERR_NOMEM;
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
     m->size = (uint64_t)st.st_size;
     if (m->size > 0) {
         m->data = mmap(NULL, (size_t)m->size, PROT_READ, MAP_SHARED, fd, 0);
         if (m->data == MAP_FAILED) {
-            snprintf(err, err_size, "cannot map '%s': %s", path, strerror(errno));
+            edgellm_status rc = util_errf(err, err_size, EDGELLM_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
             free(m);
             close(fd);
-            return EDGELLM_ERR_IO;
+            return rc;
         }
     }
     close(fd);
@@ -65,6 +62,14 @@ int os_map_file(const char *path, struct os_map **out, char *err, size_t err_siz
 
 const void *os_map_data(const struct os_map *m) { return m->data ? m->data : (const void *)""; }
 uint64_t os_map_size(const struct os_map *m) { return m->size; }
+
+edgellm_status os_map_lock(const struct os_map *m, char *err, size_t err_size) {
+    if (!m || !m->data || !m->size) return EDGELLM_OK;
+    if (mlock(m->data, (size_t)m->size) == 0) return EDGELLM_OK;
+    return util_errf(err, err_size, EDGELLM_ERR_IO,
+                     "use_mlock: cannot lock the %.1f MiB of weights in RAM: %s (the limit is `ulimit -l`)",
+                     (double)m->size / (1024.0 * 1024.0), strerror(errno));
+}
 
 void os_unmap(struct os_map *m) {
     if (!m) return;

@@ -13,6 +13,7 @@
 
 #include "edgellm.h"
 #include "core/os.h"
+#include "core/util.h"
 #include "quant/qtypes.h"
 
 struct cursor {
@@ -280,17 +281,17 @@ static int parse(struct gguf_file *f, char *err, size_t err_size) {
     return 0;
 }
 
-int gguf_open_mem(const void *buf, uint64_t size, int check_tensors, struct gguf_file **out, char *err, size_t err_size) {
+edgellm_status gguf_open_mem(const void *buf, uint64_t size, int check_tensors, struct gguf_file **out, char *err, size_t err_size) {
     *out = NULL;
     if (err && err_size) err[0] = 0;
     struct gguf_file *f = calloc(1, sizeof(*f));
-    if (!f) return EDGELLM_ERR_NOMEM;
+    if (!f) return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     f->base = buf;
     f->size = size;
     (void)check_tensors;
-    int st = parse(f, err, err_size);
+    edgellm_status st = (edgellm_status)parse(f, err, err_size);
     if (st) {
-        if (st == EDGELLM_ERR_NOMEM && err && err_size) snprintf(err, err_size, "out of memory reading the GGUF tables");
+        if (st == EDGELLM_ERR_NOMEM) util_errf(err, err_size, st, "out of memory reading the GGUF tables");
         gguf_close(f);
         return st;
     }
@@ -298,10 +299,10 @@ int gguf_open_mem(const void *buf, uint64_t size, int check_tensors, struct gguf
     return 0;
 }
 
-int gguf_open(const char *path, int check_tensors, struct gguf_file **out, char *err, size_t err_size) {
+edgellm_status gguf_open(const char *path, int check_tensors, struct gguf_file **out, char *err, size_t err_size) {
     *out = NULL;
     struct os_map *m = NULL;
-    int st = os_map_file(path, &m, err, err_size);
+    edgellm_status st = os_map_file(path, &m, err, err_size);
     if (st) return st;
     st = gguf_open_mem(os_map_data(m), os_map_size(m), check_tensors, out, err, err_size);
     if (st) {

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "edgellm.h"
+
 enum gguf_vtype {
     GGUF_T_UINT8 = 0, GGUF_T_INT8 = 1, GGUF_T_UINT16 = 2, GGUF_T_INT16 = 3,
     GGUF_T_UINT32 = 4, GGUF_T_INT32 = 5, GGUF_T_FLOAT32 = 6, GGUF_T_BOOL = 7,
@@ -58,9 +60,9 @@ struct gguf_file {
  * Every tensor's type must be a GGML type id whose block size is known (qtype_get), so that its
  * data range can be checked; whether the engine can compute with it is the model loader's
  * concern. check_tensors is reserved (pass 1). */
-int gguf_open(const char *path, int check_tensors, struct gguf_file **out, char *err, size_t err_size);
+edgellm_status gguf_open(const char *path, int check_tensors, struct gguf_file **out, char *err, size_t err_size);
 /* Same, over a caller-owned memory buffer (fuzzing and tests); buf must outlive the file. */
-int gguf_open_mem(const void *buf, uint64_t size, int check_tensors, struct gguf_file **out, char *err, size_t err_size);
+edgellm_status gguf_open_mem(const void *buf, uint64_t size, int check_tensors, struct gguf_file **out, char *err, size_t err_size);
 void gguf_close(struct gguf_file *f);
 
 /* Index of key, or -1. */

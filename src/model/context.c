@@ -10,6 +10,7 @@
 #include "edgellm.h"
 #include "core/os.h"
 #include "core/threadpool.h"
+#include "core/util.h"
 #include "kernels/kernels.h"
 #include "model/context.h"
 #include "model/model.h"
@@ -24,10 +25,11 @@ edgellm_status ctx_fail(struct edgellm_context *c, edgellm_status st, const char
     return st;
 }
 
-struct edgellm_context_params edgellm_context_default_params(void) {
-    struct edgellm_context_params p = {0, 0, 0, 0, EDGELLM_KV_F16, 0};
-    return p;
-}
+/* The 1.0 layout (include/edgellm.h): a caller's struct_size must reach at least this far. */
+#define CONTEXT_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_context_params, logits_all)
+#ifndef EDGELLM_TEST_GROW_STRUCTS
+_Static_assert(CONTEXT_PARAMS_SIZE_1_0 == sizeof(struct edgellm_context_params), "1.0 layout ends in padding");
+#endif
 
 const char *edgellm_context_errmsg(const struct edgellm_context *c) { return c ? c->errmsg : "no context"; }
 uint32_t edgellm_context_n_ctx(const struct edgellm_context *c) { return c->n_ctx; }
@@ -61,18 +63,20 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edgellm_context_params *params,
                                    struct edgellm_context **out, char *err, size_t err_size) {
-    struct edgellm_context_params p = params ? *params : edgellm_context_default_params();
+    struct edgellm_context_params p = edgellm_context_default_params();
     char tmp[256];
     if (!err || !err_size) {
         err = tmp;
         err_size = sizeof tmp;
     }
     err[0] = 0;
-    if (!out || !model) return EDGELLM_ERR_ARG;
+    if (!out || !model) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no model or no place for the context");
     *out = NULL;
+    if (util_params_in(&p, sizeof p, params, CONTEXT_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(p))
+        return util_errf(err, err_size, EDGELLM_ERR_ARG, "context params: struct_size %u is not a known layout",
+                         params ? (unsigned)params->struct_size : 0u);
     if (!model->supported) {
-        snprintf(err, err_size, "this model cannot be run: %s", model->unsupported_why);
-        return EDGELLM_ERR_UNSUPPORTED;
+        return util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "this model cannot be run: %s", model->unsupported_why);
     }
     if (kern_isa_error()) {
         snprintf(err, err_size, "%s", kern_isa_error());
@@ -84,26 +88,25 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     uint32_t n_batch = p.n_batch ? p.n_batch : 512;
     int n_threads = p.n_threads > 0 ? p.n_threads : os_n_cores();
     if (n_ctx > (1u << 24) || n_seq > 256 || n_batch > (1u << 24) || n_threads > 1024 || p.n_threads < 0) {
-        snprintf(err, err_size, "context parameters out of range (n_ctx %u, n_seq %u, n_batch %u, threads %d)", n_ctx,
-                 n_seq, n_batch, p.n_threads);
-        return EDGELLM_ERR_ARG;
+        return util_errf(err, err_size, EDGELLM_ERR_ARG,
+                         "context parameters out of range (n_ctx %u, n_seq %u, n_batch %u, threads %d)", n_ctx, n_seq,
+                         n_batch, p.n_threads);
     }
     uint32_t kv_qtype;
     switch (p.kv_type) {
     case EDGELLM_KV_F16: kv_qtype = QT_F16; break;
     case EDGELLM_KV_F32: kv_qtype = QT_F32; break;
     case EDGELLM_KV_Q8_0: kv_qtype = QT_Q8_0; break;
-    default: snprintf(err, err_size, "unknown KV cache type %d", (int)p.kv_type); return EDGELLM_ERR_ARG;
+    default: return util_errf(err, err_size, EDGELLM_ERR_ARG, "unknown KV cache type %d", (int)p.kv_type);
     }
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     if (kv_qtype == QT_Q8_0 && hp->head_dim % QK8_0) {
-        snprintf(err, err_size, "a q8_0 KV cache needs a head size that is a multiple of 32 (it is %u)", hp->head_dim);
-        return EDGELLM_ERR_ARG;
+        return util_errf(err, err_size, EDGELLM_ERR_ARG,
+                         "a q8_0 KV cache needs a head size that is a multiple of 32 (it is %u)", hp->head_dim);
     }
     struct edgellm_context *c = calloc(1, sizeof *c);
     if (!c) {
-        snprintf(err, err_size, "out of memory");
-        return EDGELLM_ERR_NOMEM;
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
     c->model = model;
     c->n_ctx = n_ctx;
@@ -168,7 +171,7 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     if (!c->k_cache || !c->v_cache || !c->seq_len || !c->seq_hi || !c->layer_off || !c->layer_rows || !c->x ||
         !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->rope_cache || !c->out_rows || !c->ub_pos || !c->ub_seq || !c->logits ||
         !c->mm_scratch || !c->att_scratch || !c->tp) {
-        snprintf(err, err_size, "out of memory allocating %.1f MiB for the context (n_ctx %u x %u sequences)",
+        util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory allocating %.1f MiB for the context (n_ctx %u x %u sequences)",
                  (double)total / (1024.0 * 1024.0), n_ctx, n_seq);
         edgellm_context_free(c);
         return EDGELLM_ERR_NOMEM;

@@ -12,23 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/os.h"
+#include "core/util.h"
 #include "quant/qtypes.h"
 #include "text/vocab.h"
 
 const struct vocab *model_vocab(const struct edgellm_model *m) { return m->vocab; }
 
-void model_set_error(const struct edgellm_model *m, const char *fmt, ...) {
-    struct edgellm_model *mm = (struct edgellm_model *)m; /* errmsg is the one mutable field */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(mm->errmsg, sizeof mm->errmsg, fmt, ap);
-    va_end(ap);
-}
-
-struct edgellm_model_params edgellm_model_default_params(void) {
-    struct edgellm_model_params p = {0, 0, 0};
-    return p;
-}
+/* The 1.0 layouts (include/edgellm.h): a caller's struct_size must reach at least this far. */
+#define MODEL_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_model_params, n_threads)
+#define MODEL_DESC_SIZE_1_0 UTIL_END_OF(struct edgellm_model_desc, rope_neox)
+#define LAYER_DESC_SIZE_1_0 UTIL_END_OF(struct edgellm_layer_desc, rope_freq_base)
+#ifndef EDGELLM_TEST_GROW_STRUCTS
+_Static_assert(MODEL_PARAMS_SIZE_1_0 == sizeof(struct edgellm_model_params), "1.0 layout ends in padding");
+_Static_assert(MODEL_DESC_SIZE_1_0 == sizeof(struct edgellm_model_desc), "1.0 layout ends in padding");
+_Static_assert(LAYER_DESC_SIZE_1_0 == sizeof(struct edgellm_layer_desc), "1.0 layout ends in padding");
+#endif
 
 static char *dup_str(struct gguf_str s) {
     char *z = malloc((size_t)s.len + 1);
@@ -303,24 +302,24 @@ static void type_histogram(struct edgellm_model *m) {
 
 edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
                                   struct edgellm_model **out, char *err, size_t err_size) {
-    struct edgellm_model_params p = params ? *params : edgellm_model_default_params();
+    struct edgellm_model_params p = edgellm_model_default_params();
     char tmp[512];
     if (!err || !err_size) {
         err = tmp;
         err_size = sizeof tmp;
     }
     err[0] = 0;
-    if (!out) return EDGELLM_ERR_ARG;
+    if (!out) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no place for the model (out is NULL)");
     *out = NULL;
-    if (!path) {
-        snprintf(err, err_size, "no model path given");
-        return EDGELLM_ERR_ARG;
-    }
+    if (util_params_in(&p, sizeof p, params, MODEL_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(p))
+        return util_errf(err, err_size, EDGELLM_ERR_ARG, "model params: struct_size %u is not a known layout",
+                         params ? (unsigned)params->struct_size : 0u);
+    if (p.n_threads < 0 || p.n_threads > 1024)
+        return util_errf(err, err_size, EDGELLM_ERR_ARG, "model params: n_threads %d out of range", p.n_threads);
+    if (!path) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no model path given");
     struct edgellm_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        snprintf(err, err_size, "out of memory");
-        return EDGELLM_ERR_NOMEM;
-    }
+    if (!m) return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
+    m->n_threads = p.n_threads > 0 ? p.n_threads : os_n_cores();
     int st = gguf_open(path, 1, &m->gguf, err, err_size);
     if (st) {
         free(m);
@@ -332,18 +331,16 @@ edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_p
     m->name = dup_str(gguf_get_str(m->gguf, "general.name", &s) ? s : empty);
     m->chat_template = gguf_get_str(m->gguf, "tokenizer.chat_template", &s) ? dup_str(s) : NULL;
     if (!m->arch_name || !m->name || (gguf_find_key(m->gguf, "tokenizer.chat_template") >= 0 && !m->chat_template)) {
-        snprintf(err, err_size, "out of memory");
         edgellm_model_free(m);
-        return EDGELLM_ERR_NOMEM;
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
     type_histogram(m);
     m->meta_keys = calloc(m->gguf->n_kv + 1, sizeof(char *));
     for (uint64_t i = 0; m->meta_keys && i < m->gguf->n_kv; i++)
         if (!(m->meta_keys[i] = dup_str(m->gguf->kv[i].key))) break;
     if (!m->meta_keys || (m->gguf->n_kv && !m->meta_keys[m->gguf->n_kv - 1])) {
-        snprintf(err, err_size, "out of memory");
         edgellm_model_free(m);
-        return EDGELLM_ERR_NOMEM;
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
     st = vocab_load(m->gguf, &m->vocab, err, err_size);
     if (st) {
@@ -352,10 +349,13 @@ edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_p
     }
     m->supported = read_hparams(m) == 0 && bind_weights(m) == 0;
     if (!p.vocab_only && !m->supported) {
-        snprintf(err, err_size, "%s: %s", path, m->unsupported_why);
+        util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "%s: %s", path, m->unsupported_why);
         edgellm_model_free(m);
         return EDGELLM_ERR_UNSUPPORTED;
     }
+    /* use_mlock: a failure is a warning on the model, not a load error (the weights still work
+     * from the page cache) */
+    if (p.use_mlock && m->gguf->os_map) os_map_lock(m->gguf->os_map, m->warning, sizeof m->warning);
     *out = m;
     return EDGELLM_OK;
 }
@@ -375,17 +375,21 @@ void edgellm_model_free(struct edgellm_model *m) {
     free(m);
 }
 
-const char *edgellm_model_errmsg(const struct edgellm_model *m) { return m ? m->errmsg : "no model"; }
+const char *edgellm_model_warning(const struct edgellm_model *m) { return m ? m->warning : ""; }
 
-int32_t edgellm_model_n_vocab(const struct edgellm_model *m) { return vocab_n_tokens(m->vocab); }
+int32_t edgellm_model_n_vocab(const struct edgellm_model *m) { return m ? vocab_n_tokens(m->vocab) : 0; }
 
-void edgellm_model_describe(const struct edgellm_model *m, struct edgellm_model_desc *d) {
+edgellm_status edgellm_model_describe(const struct edgellm_model *m, struct edgellm_model_desc *out) {
+    if (!m) return EDGELLM_ERR_ARG;
+    struct edgellm_model_desc full, *d = &full; /* filled here, then copied up to out->struct_size */
     memset(d, 0, sizeof *d);
+    d->struct_size = (uint32_t)sizeof *d;
     const struct gguf_file *f = m->gguf;
     d->arch = m->arch_name;
     d->name = m->name;
     d->gguf_version = f->version;
     d->file_size = f->size;
+    d->alignment = (uint32_t)f->alignment;
     d->n_tensors = f->n_tensors;
     d->n_kv = f->n_kv;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
@@ -422,36 +426,46 @@ void edgellm_model_describe(const struct edgellm_model *m, struct edgellm_model_
     d->family = ad ? ad->name : "";
     d->head_dim_v = d->n_head ? arch_u32(f, m->arch_name, "attention.value_length", d->head_dim) : 0;
     d->rope_neox = ad && ad->rope == ROPE_NEOX;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    d->test_grown = 0x5a5a5a5a5a5a5a5aULL; /* tests/abi: must not reach a 1.0 caller */
+#endif
+    return util_struct_out(out, d, sizeof *d, MODEL_DESC_SIZE_1_0);
 }
 
-int edgellm_model_layer(const struct edgellm_model *m, uint32_t il, struct edgellm_layer_desc *out) {
-    memset(out, 0, sizeof *out);
-    if (!m || !m->supported || il >= m->hp.n_layer) return -1;
+edgellm_status edgellm_model_layer(const struct edgellm_model *m, uint32_t il, struct edgellm_layer_desc *out) {
+    if (!out || out->struct_size < LAYER_DESC_SIZE_1_0) return EDGELLM_ERR_ARG;
+    if (!m || !m->supported || il >= m->hp.n_layer) return EDGELLM_ERR_ARG;
     const struct layer_hparams *L = &m->hp.layer[il];
-    out->swa = L->swa;
-    out->window = L->swa ? m->hp.swa_window : 0;
-    out->rope = L->rope;
-    out->rope_freq_base = L->swa ? m->hp.rope_freq_base_swa : m->hp.rope_freq_base;
-    return 0;
+    struct edgellm_layer_desc r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = out->struct_size;
+    r.swa = L->swa;
+    r.window = L->swa ? m->hp.swa_window : 0;
+    r.rope = L->rope;
+    r.rope_freq_base = L->swa ? m->hp.rope_freq_base_swa : m->hp.rope_freq_base;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    r.test_grown = 0x5a5a5a5au;
+#endif
+    return util_struct_out(out, &r, sizeof r, LAYER_DESC_SIZE_1_0);
 }
 
-int edgellm_model_n_tensor_types(const struct edgellm_model *m) { return m->n_type_hist; }
+int edgellm_model_n_tensor_types(const struct edgellm_model *m) { return m ? m->n_type_hist : 0; }
 
 const char *edgellm_model_tensor_type(const struct edgellm_model *m, int i, uint64_t *count) {
-    if (i < 0 || i >= m->n_type_hist) return NULL;
+    if (!m || i < 0 || i >= m->n_type_hist) return NULL;
     if (count) *count = m->type_hist_count[i];
     const char *n = qtype_name(m->type_hist_type[i]);
     return n ? n : "unknown";
 }
 
 const char *edgellm_model_meta_key(const struct edgellm_model *m, uint64_t i) {
-    return i < m->gguf->n_kv ? m->meta_keys[i] : NULL;
+    return m && i < m->gguf->n_kv ? m->meta_keys[i] : NULL;
 }
 
 int edgellm_model_meta_value(const struct edgellm_model *m, uint64_t i, char *buf, size_t size) {
-    if (i >= m->gguf->n_kv) {
-        if (size) buf[0] = 0;
-        return 0;
+    if (!m || i >= m->gguf->n_kv || (size && !buf)) {
+        if (size && buf) buf[0] = 0;
+        return -EDGELLM_ERR_ARG;
     }
     return gguf_kv_format(&m->gguf->kv[i], buf, size);
 }

@@ -1,5 +1,6 @@
 /* Model: hyperparameters read from GGUF metadata, weight views into the mapped file, and the
- * vocabulary. Read-only after load, so any number of contexts may share one model. */
+ * vocabulary. Read-only after load (nothing writes to it, not even error messages), so any number
+ * of contexts and threads may share one model. */
 #ifndef EDGELLM_MODEL_H
 #define EDGELLM_MODEL_H
 
@@ -65,11 +66,10 @@ struct edgellm_model {
     int32_t n_type_hist;
     uint32_t type_hist_type[64];
     uint64_t type_hist_count[64];
-    char errmsg[512];             /* last error of functions taking this model */
+    int n_threads;                /* threads for load-time work (model params; 0 there = cores) */
+    char warning[256];            /* what went wrong at load without failing it (use_mlock), or "" */
 };
 
 const struct vocab *model_vocab(const struct edgellm_model *m);
-/* Sets the model's last error (printf-style). The model is logically const; only errmsg changes. */
-void model_set_error(const struct edgellm_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

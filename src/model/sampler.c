@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "edgellm.h"
+#include "core/util.h"
 
 struct sampler_cand {
     float logit;
@@ -32,19 +33,11 @@ struct edgellm_sampler {
     double bucket_mass[SAMPLER_BUCKETS]; /* top-p scratch: probability mass per logit bucket */
 };
 
-struct edgellm_sampler_params edgellm_sampler_default_params(void) {
-    struct edgellm_sampler_params p;
-    p.temperature = 0.8f;
-    p.top_k = 40;
-    p.top_p = 0.95f;
-    p.min_p = 0.05f;
-    p.repeat_penalty = 1.0f;
-    p.presence_penalty = 0.0f;
-    p.frequency_penalty = 0.0f;
-    p.penalty_last_n = 64;
-    p.seed = 0x5eed5eed5eedULL;
-    return p;
-}
+/* The 1.0 layout (include/edgellm.h): a caller's struct_size must reach at least this far. */
+#define SAMPLER_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_sampler_params, seed)
+#ifndef EDGELLM_TEST_GROW_STRUCTS
+_Static_assert(SAMPLER_PARAMS_SIZE_1_0 == sizeof(struct edgellm_sampler_params), "1.0 layout ends in padding");
+#endif
 
 /* splitmix64 spreads any seed (even 0) over the 256-bit xoshiro state. */
 static uint64_t sampler_splitmix64(uint64_t *x) {
@@ -80,11 +73,16 @@ static int sampler_has_penalties(const struct edgellm_sampler *s) {
     return s->ring && (s->p.repeat_penalty != 1.0f || s->p.presence_penalty != 0.0f || s->p.frequency_penalty != 0.0f);
 }
 
-struct edgellm_sampler *edgellm_sampler_new(const struct edgellm_sampler_params *params, int32_t n_vocab) {
-    if (n_vocab <= 0) return NULL;
+edgellm_status edgellm_sampler_new(const struct edgellm_sampler_params *params, int32_t n_vocab,
+                                   struct edgellm_sampler **out) {
+    if (!out) return EDGELLM_ERR_ARG;
+    *out = NULL;
+    struct edgellm_sampler_params p = edgellm_sampler_default_params();
+    if (n_vocab <= 0 || util_params_in(&p, sizeof p, params, SAMPLER_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(p))
+        return EDGELLM_ERR_ARG;
     struct edgellm_sampler *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->p = params ? *params : edgellm_sampler_default_params();
+    if (!s) return EDGELLM_ERR_NOMEM;
+    s->p = p;
     s->n_vocab = n_vocab;
     size_t n = (size_t)n_vocab;
     s->work = malloc(n * sizeof *s->work);
@@ -94,9 +92,10 @@ struct edgellm_sampler *edgellm_sampler_new(const struct edgellm_sampler_params 
     s->seen = calloc(n, 1);
     int ok = s->work && s->cand && s->prob && s->counts && s->seen;
     if (ok && s->p.penalty_last_n > 0) ok = (s->ring = malloc((size_t)s->p.penalty_last_n * sizeof *s->ring)) != NULL;
-    if (!ok) { edgellm_sampler_free(s); return NULL; }
+    if (!ok) { edgellm_sampler_free(s); return EDGELLM_ERR_NOMEM; }
     sampler_seed(s);
-    return s;
+    *out = s;
+    return EDGELLM_OK;
 }
 
 void edgellm_sampler_free(struct edgellm_sampler *s) {

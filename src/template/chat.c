@@ -7,13 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include "edgellm.h"
+#include "core/util.h"
 #include "template/jinja.h"
 #include "template/json.h"
 
-struct edgellm_template_params edgellm_template_default_params(void) {
-    struct edgellm_template_params p = {0, NULL, NULL, NULL, NULL};
-    return p;
-}
+/* The 1.0 layouts (include/edgellm.h): a caller's struct_size must reach at least this far. */
+#define TEMPLATE_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_template_params, kwargs_json)
+#define CHAT_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_chat_params, prompt)
+#ifndef EDGELLM_TEST_GROW_STRUCTS
+_Static_assert(TEMPLATE_PARAMS_SIZE_1_0 == sizeof(struct edgellm_template_params), "1.0 layout ends in padding");
+_Static_assert(CHAT_PARAMS_SIZE_1_0 == sizeof(struct edgellm_chat_params), "1.0 layout ends in padding");
+#endif
 
 static void set_err(char *err, size_t size, const char *fmt, const char *arg) {
     if (err && size) snprintf(err, size, fmt, arg);
@@ -120,10 +124,13 @@ edgellm_status edgellm_template_render(const char *template_src, const char *mes
                                        const struct edgellm_template_params *params,
                                        char **out, char *err, size_t err_size) {
     struct edgellm_template_params def = edgellm_template_default_params();
-    if (!params) params = &def;
-    if (!out) return EDGELLM_ERR_ARG;
-    *out = NULL;
     if (err && err_size) err[0] = 0;
+    if (!out) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no place for the result (out is NULL)");
+    *out = NULL;
+    if (util_params_in(&def, sizeof def, params, TEMPLATE_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(def))
+        return util_errf(err, err_size, EDGELLM_ERR_ARG, "template params: struct_size %u is not a known layout",
+                         params ? (unsigned)params->struct_size : 0u);
+    params = &def;
     json_value *msgs, *kwargs;
     edgellm_status st = parse_inputs(messages_json, params->kwargs_json, &msgs, &kwargs, err, err_size);
     if (st != EDGELLM_OK) return st;
@@ -161,17 +168,21 @@ static edgellm_status chatml(const json_value *msgs, int add_generation_prompt, 
 }
 
 edgellm_status edgellm_chat_render(const struct edgellm_model *model, const char *messages_json,
-                                   int add_generation_prompt, int enable_thinking,
-                                   const char *extra_kwargs_json, char **out,
+                                   const struct edgellm_chat_params *params, char **out,
                                    int *used_fallback, char *err, size_t err_size) {
-    if (!out || !model) return EDGELLM_ERR_ARG;
-    *out = NULL;
     if (used_fallback) *used_fallback = 0;
     if (err && err_size) err[0] = 0;
+    if (!out || !model) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no model or no place for the result");
+    *out = NULL;
+    struct edgellm_chat_params cp = edgellm_chat_default_params();
+    if (util_params_in(&cp, sizeof cp, params, CHAT_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(cp))
+        return util_errf(err, err_size, EDGELLM_ERR_ARG, "chat params: struct_size %u is not a known layout",
+                         params ? (unsigned)params->struct_size : 0u);
+    const int add_generation_prompt = cp.add_generation_prompt, enable_thinking = cp.enable_thinking;
     json_value *msgs, *kwargs;
-    edgellm_status st = parse_inputs(messages_json, extra_kwargs_json, &msgs, &kwargs, err, err_size);
+    edgellm_status st = parse_inputs(messages_json, cp.kwargs_json, &msgs, &kwargs, err, err_size);
     if (st != EDGELLM_OK) return st;
-    struct edgellm_model_desc d;
+    struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT;
     edgellm_model_describe(model, &d);
     char why[300];
     why[0] = 0;
@@ -185,13 +196,13 @@ edgellm_status edgellm_chat_render(const struct edgellm_model *model, const char
         st = render(d.chat_template, msgs, kwargs, add_generation_prompt, bos, eos, unk, pad, NULL, "enable_thinking",
                     enable_thinking, out, &jst, why, sizeof why);
         if (st == EDGELLM_OK || (jst != JINJA_ERR_UNSUPPORTED && jst != JINJA_ERR_SYNTAX)) {
-            if (st != EDGELLM_OK && err && err_size) snprintf(err, err_size, "%s", why);
+            if (st != EDGELLM_OK) util_errf(err, err_size, st, "%s", why);
             json_free(msgs);
             json_free(kwargs);
             return st;
         }
-        if (err && err_size) snprintf(err, err_size, "chat template not supported (%s); using a ChatML prompt", why);
-    } else if (err && err_size) snprintf(err, err_size, "the model has no chat template; using a ChatML prompt");
+        util_errf(err, err_size, EDGELLM_OK, "chat template not supported (%s); using a ChatML prompt", why);
+    } else util_errf(err, err_size, EDGELLM_OK, "the model has no chat template; using a ChatML prompt");
     st = chatml(msgs, add_generation_prompt, out);
     if (st == EDGELLM_OK && used_fallback) *used_fallback = 1;
     json_free(msgs);

@@ -53,23 +53,28 @@ static size_t ts_partial_suffix(const char *s, size_t n, const char *pat, size_t
     return 0;
 }
 
-struct edgellm_textstream *edgellm_textstream_new(const char *const *stops, int n_stops, int in_think) {
+edgellm_status edgellm_textstream_new(const char *const *stops, int n_stops, int in_think,
+                                      struct edgellm_textstream **out) {
+    if (!out) return EDGELLM_ERR_ARG;
+    *out = NULL;
+    if (n_stops < 0 || (n_stops > 0 && !stops)) return EDGELLM_ERR_ARG;
     struct edgellm_textstream *ts = calloc(1, sizeof *ts);
-    if (!ts) return NULL;
-    if (n_stops > 0 && stops) {
+    if (!ts) return EDGELLM_ERR_NOMEM;
+    if (n_stops > 0) {
         ts->stops = calloc((size_t)n_stops, sizeof *ts->stops);
         ts->stop_len = calloc((size_t)n_stops, sizeof *ts->stop_len);
-        if (!ts->stops || !ts->stop_len) { edgellm_textstream_free(ts); return NULL; }
+        if (!ts->stops || !ts->stop_len) { edgellm_textstream_free(ts); return EDGELLM_ERR_NOMEM; }
         for (int i = 0; i < n_stops; i++) {
             if (!stops[i] || !stops[i][0]) continue;
             size_t n = strlen(stops[i]);
-            if (!(ts->stops[ts->n_stops] = malloc(n + 1))) { edgellm_textstream_free(ts); return NULL; }
+            if (!(ts->stops[ts->n_stops] = malloc(n + 1))) { edgellm_textstream_free(ts); return EDGELLM_ERR_NOMEM; }
             memcpy(ts->stops[ts->n_stops], stops[i], n + 1);
             ts->stop_len[ts->n_stops++] = n;
         }
     }
     edgellm_textstream_reset(ts, in_think);
-    return ts;
+    *out = ts;
+    return EDGELLM_OK;
 }
 
 void edgellm_textstream_reset(struct edgellm_textstream *ts, int in_think) {
@@ -156,7 +161,7 @@ static void ts_split(struct edgellm_textstream *ts, int final, edgellm_text_fn f
 
 static int ts_feed_split(struct edgellm_textstream *ts, const char *s, size_t n, edgellm_text_fn fn, void *user) {
     if (!n) return 0;
-    if (!ts_reserve(&ts->tbuf, &ts->cap_tbuf, ts->n_tbuf + n)) return -1;
+    if (!ts_reserve(&ts->tbuf, &ts->cap_tbuf, ts->n_tbuf + n)) return -EDGELLM_ERR_NOMEM;
     memcpy(ts->tbuf + ts->n_tbuf, s, n);
     ts->n_tbuf += n;
     ts_split(ts, 0, fn, user);
@@ -165,11 +170,11 @@ static int ts_feed_split(struct edgellm_textstream *ts, const char *s, size_t n,
 
 int edgellm_textstream_push(struct edgellm_textstream *ts, const char *text, size_t len,
                             edgellm_text_fn fn, void *user) {
-    if (!ts) return -1;
+    if (!ts || (len && !text)) return -EDGELLM_ERR_ARG;
     if (ts->stop_index >= 0) return 1;
     if (!len) return 0;
     if (!ts->n_stops) return ts_feed_split(ts, text, len, fn, user);
-    if (!ts_reserve(&ts->held, &ts->cap_held, ts->n_held + len)) return -1;
+    if (!ts_reserve(&ts->held, &ts->cap_held, ts->n_held + len)) return -EDGELLM_ERR_NOMEM;
     memcpy(ts->held + ts->n_held, text, len);
     ts->n_held += len;
     /* The earliest match wins; the held tail guarantees a match spanning pieces is seen whole. */

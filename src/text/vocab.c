@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "edgellm.h"
+#include "core/util.h"
 #include "gguf/gguf.h"
 #include "text/pretok.h"
 #include "text/unicode.h"
@@ -174,12 +175,11 @@ static void build_byte_map(struct vocab *v) {
     }
 }
 
-static int fail(char *err, size_t err_size, int st, const char *msg) {
-    snprintf(err, err_size, "%s", msg);
-    return st;
+static edgellm_status fail(char *err, size_t err_size, edgellm_status st, const char *msg) {
+    return util_errf(err, err_size, st, "%s", msg);
 }
 
-int vocab_load(const struct gguf_file *f, struct vocab **out, char *err, size_t err_size) {
+edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *err, size_t err_size) {
     *out = NULL;
     struct vocab *v = calloc(1, sizeof *v);
     if (!v) return fail(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
@@ -623,19 +623,17 @@ static struct frag *partition(const struct vocab *v, const char *text, size_t le
     return fr;
 }
 
-int vocab_tokenize(const struct vocab *v, const char *text, size_t len, int add_bos, int parse_special,
+edgellm_status vocab_tokenize(const struct vocab *v, const char *text, size_t len, int add_bos, int parse_special,
                    int32_t **out, size_t *n_out, char *err, size_t err_size) {
     *out = NULL;
     *n_out = 0;
     if (!v || v->n_tokens == 0) return fail(err, err_size, EDGELLM_ERR_UNSUPPORTED, "the model has no vocabulary");
-    if (v->kind != VK_SPM && v->kind != VK_BPE) {
-        snprintf(err, err_size, "tokenizer model '%s' is not supported (only 'llama' and 'gpt2')", v->model_name);
-        return EDGELLM_ERR_UNSUPPORTED;
-    }
-    if (v->kind == VK_BPE && v->pre_kind < 0) {
-        snprintf(err, err_size, "pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported", v->pre_name);
-        return EDGELLM_ERR_UNSUPPORTED;
-    }
+    if (v->kind != VK_SPM && v->kind != VK_BPE)
+        return util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED,
+                         "tokenizer model '%s' is not supported (only 'llama' and 'gpt2')", v->model_name);
+    if (v->kind == VK_BPE && v->pre_kind < 0)
+        return util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "pre-tokenizer '%s' (tokenizer.ggml.pre) is not supported",
+                         v->pre_name);
     if (!text && len) return fail(err, err_size, EDGELLM_ERR_ARG, "text is NULL");
     int bos = add_bos < 0 ? v->add_bos : add_bos > 0;
     int eos = add_bos != 0 && v->add_eos;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "edgellm.h"
+
 struct gguf_file;
 struct vocab;
 
@@ -20,7 +22,7 @@ enum vocab_token_type {
 
 /* Reads the vocabulary. A file without tokenizer metadata gives an empty vocab (0 tokens).
  * Returns an edgellm_status; on failure *out is NULL and err holds one line. */
-int vocab_load(const struct gguf_file *f, struct vocab **out, char *err, size_t err_size);
+edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *err, size_t err_size);
 void vocab_free(struct vocab *v);
 
 int32_t vocab_n_tokens(const struct vocab *v);
@@ -50,8 +52,8 @@ int32_t vocab_find(const struct vocab *v, const char *text, size_t len);
  * 1 = BOS always (EOS as the metadata says). parse_special: also match CONTROL tokens written
  * in the text (USER_DEFINED tokens always match). On success *out (malloc'ed, caller frees)
  * holds *n_out ids. Returns an edgellm_status with one line in err on failure. */
-int vocab_tokenize(const struct vocab *v, const char *text, size_t len, int add_bos, int parse_special,
-                   int32_t **out, size_t *n_out, char *err, size_t err_size);
+edgellm_status vocab_tokenize(const struct vocab *v, const char *text, size_t len, int add_bos, int parse_special,
+                              int32_t **out, size_t *n_out, char *err, size_t err_size);
 
 /* The bytes a token stands for (snprintf rule, no NUL counted). CONTROL/UNKNOWN tokens give
  * their text only when render_special. Returns -1 for an id out of range. */

@@ -1,0 +1,555 @@
+/* edgellm — LLM inference on the CPU, offline, from GGUF files.
+ *
+ * This is the only public header. Objects are opaque handles.
+ *
+ * Errors. Every function that can fail for a reason the caller must see returns an
+ * edgellm_status, with its results in out-parameters. The message goes on something the caller
+ * owns: the context (edgellm_context_errmsg) for functions that take one, otherwise a caller
+ * buffer (err, err_size) — never the model, which may be shared between threads. Functions that
+ * return text follow the snprintf rule: the return value is the size that was needed; the output
+ * is truncated (and NUL-terminated when size > 0) if the buffer was too small; an error is a
+ * negative edgellm_status (-EDGELLM_ERR_ARG, ...). Accessors (edgellm_context_logits,
+ * edgellm_model_n_vocab, ...) return their value, or NULL / 0 on bad input.
+ *
+ * ABI (1.0 onwards). Every parameter or description struct starts with `uint32_t struct_size`,
+ * set by the static inline edgellm_*_default_params() / EDGELLM_*_INIT of this header to the
+ * size the caller was compiled with. The library reads only struct_size bytes of such a struct
+ * (fields beyond get their defaults) and writes nothing beyond; struct_size 0 or smaller than the
+ * 1.0 layout is EDGELLM_ERR_ARG. New fields are only appended, and no 1.0 struct ends in padding,
+ * so struct_size says exactly which fields the caller knows. NULL params mean the defaults.
+ *
+ * Thread safety: a model may be shared by any number of contexts and threads (nothing writes to
+ * it after edgellm_model_load); a context, sampler, detokenizer or text stream is used by one
+ * thread at a time.
+ */
+#ifndef EDGELLM_H
+#define EDGELLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EDGELLM_VERSION_MAJOR 1
+#define EDGELLM_VERSION_MINOR 0
+#define EDGELLM_VERSION_PATCH 0
+#define EDGELLM_VERSION "1.0.0"
+/* The version number of a header: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define EDGELLM_VERSION_NUMBER (EDGELLM_VERSION_MAJOR * 10000 + EDGELLM_VERSION_MINOR * 100 + EDGELLM_VERSION_PATCH)
+
+#if defined(_WIN32) && defined(EDGELLM_SHARED)
+#define EDGELLM_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define EDGELLM_API __attribute__((visibility("default")))
+#else
+#define EDGELLM_API
+#endif
+
+typedef int32_t edgellm_token;
+
+typedef enum edgellm_status {
+    EDGELLM_OK = 0,
+    EDGELLM_ERR_IO = 1,           /* cannot open / read / map a file */
+    EDGELLM_ERR_FORMAT = 2,       /* malformed or truncated file or data */
+    EDGELLM_ERR_UNSUPPORTED = 3,  /* architecture, tensor type, construct not supported */
+    EDGELLM_ERR_NOMEM = 4,        /* allocation failed */
+    EDGELLM_ERR_ARG = 5,          /* invalid argument from the caller */
+    EDGELLM_ERR_CONTEXT_FULL = 6, /* the tokens do not fit in the context */
+    EDGELLM_ERR_TEMPLATE = 7,     /* chat template failed to parse or raised */
+    EDGELLM_ERR_ABORTED = 8,      /* stopped by the caller's abort callback */
+    EDGELLM_ERR_BUFFER_TOO_SMALL = 9, /* an output array is too small; the size needed was reported */
+} edgellm_status;
+
+/* A short English name of a status ("ok", "format error", ...). Static storage. */
+EDGELLM_API const char *edgellm_status_str(edgellm_status st);
+/* The version of the library that is running ("1.0.0") and its number (10000 for 1.0.0); compare
+ * with EDGELLM_VERSION_NUMBER, the version the caller was compiled with. */
+EDGELLM_API const char *edgellm_version(void);
+EDGELLM_API uint32_t edgellm_version_number(void);
+
+/* Allocation made by the library for the caller (rendered templates, ...). */
+EDGELLM_API void edgellm_free(void *p);
+
+/* ------------------------------------------------------------------------- */
+/* Model: the mapped GGUF file, its hyperparameters, weights and vocabulary.  */
+
+struct edgellm_model;
+
+struct edgellm_model_params {
+    uint32_t struct_size; /* sizeof(struct edgellm_model_params), set by edgellm_model_default_params() */
+    int vocab_only;   /* 1: read metadata and vocabulary only; any architecture, no tensors needed */
+    int use_mlock;    /* 1: lock the mapped weights in RAM; failing is a warning (edgellm_model_warning) */
+    int n_threads;    /* threads for load-time work (repacking); 0 = number of cores */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint64_t test_grown; /* test builds only (tests/abi): a field appended after 1.0; must be 0 */
+#endif
+};
+
+static inline struct edgellm_model_params edgellm_model_default_params(void) {
+    struct edgellm_model_params p;
+    p.struct_size = (uint32_t)sizeof p;
+    p.vocab_only = 0;
+    p.use_mlock = 0;
+    p.n_threads = 0;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    p.test_grown = 0;
+#endif
+    return p;
+}
+
+/* Loads a GGUF file. On failure *out is NULL and err (if err_size > 0) holds one line naming
+ * what is wrong. The weights stay in the mapped file. params NULL: the defaults. */
+EDGELLM_API edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
+                                              struct edgellm_model **out, char *err, size_t err_size);
+EDGELLM_API void edgellm_model_free(struct edgellm_model *model);
+
+/* Facts about a loaded model. Strings are valid until the model is freed. */
+struct edgellm_model_desc {
+    /* 8-byte fields (pointers, uint64) first, then 4-byte ones, so that the layout ends without
+     * padding on 32- and 64-bit targets alike (see "ABI" above) */
+    uint32_t struct_size;       /* sizeof(struct edgellm_model_desc): use EDGELLM_MODEL_DESC_INIT */
+    uint32_t gguf_version;
+    const char *arch;           /* general.architecture */
+    const char *name;           /* general.name, or "" */
+    const char *unsupported_why; /* why the model cannot be run, or "" */
+    const char *tokenizer_model;  /* tokenizer.ggml.model ("llama", "gpt2", ...) */
+    const char *tokenizer_pre;    /* tokenizer.ggml.pre, or "" */
+    const char *chat_template;  /* NULL when the file has none */
+    const char *family;         /* the architecture table's row ("llama", "qwen3", "gemma3", ...), or "" */
+    uint64_t file_size;
+    uint64_t n_tensors;
+    uint64_t n_params;          /* total elements of all tensors */
+    uint64_t n_kv;              /* metadata key/value pairs */
+    uint32_t alignment;         /* general.alignment of the tensor data */
+    uint32_t n_ctx_train;
+    uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot, head_dim;
+    float rope_freq_base;
+    float norm_eps;
+    int has_rope_freqs;         /* llama3 rope_freqs.weight present */
+    int tied_output;            /* output projection shares token_embd */
+    int supported;              /* 1 if the architecture and all tensor types can be run */
+    int32_t n_vocab;
+    edgellm_token bos, eos, eot, pad, unk;  /* -1 when none */
+    int add_bos, add_eos;
+    /* from the architecture table (when the architecture is known) */
+    uint32_t head_dim_v;        /* value head size (head_dim is the key head size) */
+    int rope_neox;              /* 1: NEOX pairs (i, i + n_rot/2); 0: NORM pairs (2i, 2i+1) */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint64_t test_grown;        /* test builds only (tests/abi) */
+#endif
+};
+
+/* struct edgellm_model_desc d = EDGELLM_MODEL_DESC_INIT; (C; C++ sets d.struct_size itself) */
+#define EDGELLM_MODEL_DESC_INIT {.struct_size = (uint32_t)sizeof(struct edgellm_model_desc)}
+
+/* Fills the first out->struct_size bytes of *out (which the caller sets, see
+ * EDGELLM_MODEL_DESC_INIT); EDGELLM_ERR_ARG for a NULL argument or a struct_size below 1.0's. */
+EDGELLM_API edgellm_status edgellm_model_describe(const struct edgellm_model *model, struct edgellm_model_desc *out);
+
+/* Attention of layer il of a runnable model: sliding-window (swa = 1, over the last `window`
+ * positions) or full, and whether it applies RoPE. Fills the first out->struct_size bytes (use
+ * EDGELLM_LAYER_DESC_INIT); EDGELLM_ERR_ARG if il is out of range, the model cannot be run or
+ * struct_size is below 1.0's. */
+struct edgellm_layer_desc {
+    uint32_t struct_size;       /* sizeof(struct edgellm_layer_desc): use EDGELLM_LAYER_DESC_INIT */
+    int swa;
+    uint32_t window;            /* 0 for full attention */
+    int rope;
+    float rope_freq_base;       /* the base this layer's RoPE uses */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint32_t test_grown;        /* test builds only (tests/abi) */
+#endif
+};
+#define EDGELLM_LAYER_DESC_INIT {.struct_size = (uint32_t)sizeof(struct edgellm_layer_desc)}
+EDGELLM_API edgellm_status edgellm_model_layer(const struct edgellm_model *model, uint32_t il,
+                                               struct edgellm_layer_desc *out);
+
+/* Tensor-type histogram: for i in [0, n), the type name and count of tensors of that type. */
+EDGELLM_API int edgellm_model_n_tensor_types(const struct edgellm_model *model);
+EDGELLM_API const char *edgellm_model_tensor_type(const struct edgellm_model *model, int i, uint64_t *count);
+
+/* Metadata access: the i-th key (NULL when out of range) and its value rendered as text (arrays
+ * abbreviated; snprintf rule, -EDGELLM_ERR_ARG when i is out of range). */
+EDGELLM_API const char *edgellm_model_meta_key(const struct edgellm_model *model, uint64_t i);
+EDGELLM_API int edgellm_model_meta_value(const struct edgellm_model *model, uint64_t i, char *buf, size_t size);
+
+/* What went wrong at load time without failing the load (e.g. use_mlock could not lock the
+ * weights), one line; "" when nothing did. Set only by edgellm_model_load. */
+EDGELLM_API const char *edgellm_model_warning(const struct edgellm_model *model);
+
+/* ------------------------------------------------------------------------- */
+/* Vocabulary and text.                                                        */
+
+EDGELLM_API int32_t edgellm_model_n_vocab(const struct edgellm_model *model);
+
+/* Tokenizes text[0..len). add_bos: -1 = as the model's metadata says, 0 = never, 1 = always.
+ * parse_special: 1 to match CONTROL tokens written in the text (USER_DEFINED tokens always match).
+ * *n_tokens is set to the number of tokens of the text. If it is more than n_max, nothing is
+ * written and the status is EDGELLM_ERR_BUFFER_TOO_SMALL (out may be NULL with n_max 0 to ask
+ * for the size). On an error, err (if err_size > 0) holds one line. */
+EDGELLM_API edgellm_status edgellm_tokenize(const struct edgellm_model *model, const char *text, size_t len,
+                                            int add_bos, int parse_special, edgellm_token *out, int32_t n_max,
+                                            int32_t *n_tokens, char *err, size_t err_size);
+
+/* The raw bytes a token stands for (byte tokens give their byte; control tokens their text
+ * only if render_special). snprintf rule; no NUL inside the returned length; -EDGELLM_ERR_ARG
+ * for a token id out of range. */
+EDGELLM_API int edgellm_token_to_piece(const struct edgellm_model *model, edgellm_token tok,
+                                       int render_special, char *buf, size_t size);
+EDGELLM_API const char *edgellm_token_text(const struct edgellm_model *model, edgellm_token tok);
+/* 1 if the token ends generation (eos/eot ids and the known end-of-turn control tokens). */
+EDGELLM_API int edgellm_token_is_eog(const struct edgellm_model *model, edgellm_token tok);
+EDGELLM_API int edgellm_token_is_control(const struct edgellm_model *model, edgellm_token tok);
+
+/* Streaming detokenizer: turns tokens into valid UTF-8 text, never splitting a character.
+ * Bytes proven invalid become U+FFFD. */
+struct edgellm_detok;
+/* EDGELLM_ERR_ARG (NULL model or out) or EDGELLM_ERR_NOMEM; *out is NULL on failure. */
+EDGELLM_API edgellm_status edgellm_detok_new(const struct edgellm_model *model, int render_special,
+                                             struct edgellm_detok **out);
+/* Writes the text of tok that is complete so far to buf, NUL-terminated, and returns its length.
+ * If that does not fit (return value >= size), nothing is consumed: call again with the same
+ * token and a buffer of at least the returned value + 1 bytes (a token of invalid bytes can grow
+ * 3x when each byte becomes U+FFFD). Negative status on error (-EDGELLM_ERR_NOMEM, ...). */
+EDGELLM_API int edgellm_detok_push(struct edgellm_detok *d, edgellm_token tok, char *buf, size_t size);
+/* Emits the pending bytes at the end of generation (incomplete ones as U+FFFD); the same
+ * retry rule as edgellm_detok_push (the pending bytes stay until they fit). */
+EDGELLM_API int edgellm_detok_flush(struct edgellm_detok *d, char *buf, size_t size);
+EDGELLM_API void edgellm_detok_reset(struct edgellm_detok *d);
+EDGELLM_API void edgellm_detok_free(struct edgellm_detok *d);
+
+/* ------------------------------------------------------------------------- */
+/* Chat templates (a Jinja subset interpreter, Hugging Face semantics).        */
+
+struct edgellm_template_params {
+    uint32_t struct_size;     /* sizeof(struct edgellm_template_params) */
+    int add_generation_prompt;
+    const char *bos_token;    /* NULL: not defined in the template */
+    const char *eos_token;    /* NULL: not defined */
+    const char *date;         /* "YYYY-MM-DD" seen by strftime_now; NULL: today */
+    const char *kwargs_json;  /* a JSON object whose members become template variables, or NULL */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint64_t test_grown;      /* test builds only (tests/abi); must be 0 */
+#endif
+};
+
+static inline struct edgellm_template_params edgellm_template_default_params(void) {
+    struct edgellm_template_params p;
+    p.struct_size = (uint32_t)sizeof p;
+    p.add_generation_prompt = 0;
+    p.bos_token = NULL;
+    p.eos_token = NULL;
+    p.date = NULL;
+    p.kwargs_json = NULL;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    p.test_grown = 0;
+#endif
+    return p;
+}
+
+/* Renders template_src with messages_json (a JSON list of {"role","content",...} objects).
+ * On success *out is a NUL-terminated string to release with edgellm_free().
+ * On failure (EDGELLM_ERR_TEMPLATE for a parse error, an unsupported construct or
+ * raise_exception; EDGELLM_ERR_FORMAT for bad JSON) err holds one line. */
+EDGELLM_API edgellm_status edgellm_template_render(const char *template_src, const char *messages_json,
+                                                   const struct edgellm_template_params *params,
+                                                   char **out, char *err, size_t err_size);
+
+/* How a conversation becomes a prompt (edgellm_chat_render, edgellm_chat_tokenize). */
+struct edgellm_chat_params {
+    uint32_t struct_size;       /* sizeof(struct edgellm_chat_params) */
+    int add_generation_prompt;  /* 1 (default): end with the assistant's header */
+    int enable_thinking;        /* 1 (default): passed as the template variable enable_thinking */
+    const char *kwargs_json;    /* a JSON object of further template variables, or NULL */
+    const char *prompt;         /* edgellm_chat_tokenize only: a prompt already rendered (raw text
+                                   with the template's control tokens) to tokenize by the same rule
+                                   instead of rendering messages_json (then NULL); NULL by default */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint64_t test_grown;        /* test builds only (tests/abi); must be 0 */
+#endif
+};
+
+static inline struct edgellm_chat_params edgellm_chat_default_params(void) {
+    struct edgellm_chat_params p;
+    p.struct_size = (uint32_t)sizeof p;
+    p.add_generation_prompt = 1;
+    p.enable_thinking = 1;
+    p.kwargs_json = NULL;
+    p.prompt = NULL;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    p.test_grown = 0;
+#endif
+    return p;
+}
+
+/* Renders a conversation (messages_json: a JSON list of {"role","content",...}) for a model: its
+ * own template with its bos/eos tokens, or — when the model has none or it cannot be rendered —
+ * a ChatML prompt (*used_fallback set to 1, and err holds why, with EDGELLM_OK). *out is released
+ * with edgellm_free(). params NULL: the defaults. */
+EDGELLM_API edgellm_status edgellm_chat_render(const struct edgellm_model *model, const char *messages_json,
+                                               const struct edgellm_chat_params *params, char **out,
+                                               int *used_fallback, char *err, size_t err_size);
+
+/* A conversation as the tokens to evaluate: rendered as by edgellm_chat_render and tokenized with
+ * the template's control tokens parsed and the model's BOS rule, keeping one BOS where the
+ * template writes it too. The one place where chat prompts become tokens (run --chat, chat, serve). */
+struct edgellm_chat_prompt {
+    uint32_t struct_size;       /* sizeof(struct edgellm_chat_prompt): use EDGELLM_CHAT_PROMPT_INIT */
+    int32_t n_tokens;
+    edgellm_token *tokens;      /* [n_tokens] */
+    char *text;                 /* the rendered prompt, NUL-terminated */
+    int used_fallback;          /* 1: a ChatML prompt was used (err said why) */
+    int opens_think;            /* 1: the prompt ends inside an open <think> block */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint64_t test_grown;        /* test builds only (tests/abi) */
+#endif
+};
+
+#define EDGELLM_CHAT_PROMPT_INIT {.struct_size = (uint32_t)sizeof(struct edgellm_chat_prompt)}
+
+/* Fills the first out->struct_size bytes of *out; release it with edgellm_chat_prompt_free.
+ * On failure out holds no allocation and err (if err_size > 0) one line. With EDGELLM_OK, a
+ * non-empty err is a warning (the template fallback). */
+EDGELLM_API edgellm_status edgellm_chat_tokenize(const struct edgellm_model *model, const char *messages_json,
+                                                 const struct edgellm_chat_params *params,
+                                                 struct edgellm_chat_prompt *out, char *err, size_t err_size);
+/* Frees tokens and text and sets them to NULL (safe on a zeroed or already freed prompt). */
+EDGELLM_API void edgellm_chat_prompt_free(struct edgellm_chat_prompt *p);
+
+/* ------------------------------------------------------------------------- */
+/* Context: KV cache and all scratch for forward passes, allocated at creation. */
+
+struct edgellm_context;
+
+typedef enum edgellm_kv_type {
+    EDGELLM_KV_F16 = 0,
+    EDGELLM_KV_F32 = 1,
+    EDGELLM_KV_Q8_0 = 2,
+} edgellm_kv_type;
+
+struct edgellm_context_params {
+    uint32_t struct_size; /* sizeof(struct edgellm_context_params) */
+    uint32_t n_ctx;       /* positions per sequence; 0 = min(model context, 4096) */
+    uint32_t n_batch;     /* max tokens per decode call; 0 = 512 */
+    uint32_t n_seq;       /* independent sequences (server slots); 0 = 1 */
+    int n_threads;        /* 0 = number of cores */
+    edgellm_kv_type kv_type;
+    int logits_all;       /* reserve room for logits at every position of a batch */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint64_t test_grown;  /* test builds only (tests/abi); must be 0 */
+#endif
+};
+
+static inline struct edgellm_context_params edgellm_context_default_params(void) {
+    struct edgellm_context_params p;
+    p.struct_size = (uint32_t)sizeof p;
+    p.n_ctx = 0;
+    p.n_batch = 0;
+    p.n_seq = 0;
+    p.n_threads = 0;
+    p.kv_type = EDGELLM_KV_F16;
+    p.logits_all = 0;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    p.test_grown = 0;
+#endif
+    return p;
+}
+
+/* Creates a context for a model; params NULL: the defaults. On failure *out is NULL and err
+ * (if err_size > 0) holds one line. */
+EDGELLM_API edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edgellm_context_params *params,
+                                               struct edgellm_context **out, char *err, size_t err_size);
+EDGELLM_API void edgellm_context_free(struct edgellm_context *ctx);
+EDGELLM_API const char *edgellm_context_errmsg(const struct edgellm_context *ctx);
+EDGELLM_API uint32_t edgellm_context_n_ctx(const struct edgellm_context *ctx);
+EDGELLM_API uint32_t edgellm_context_n_batch(const struct edgellm_context *ctx);
+
+/* A batch of tokens. Token i goes to sequence seq_id[i] at position pos[i]; the positions of one
+ * sequence in a batch must follow the ones already in its cache (pos == n_past, n_past+1, ...).
+ * logits[i] != 0 asks for the logits at token i. seq_id and logits may be NULL (all 0 / last only);
+ * pos may be NULL (continue each sequence). */
+struct edgellm_batch {
+    int32_t n_tokens;
+    const edgellm_token *token;
+    const int32_t *pos;
+    const int32_t *seq_id;
+    const int8_t *logits;
+};
+
+/* Evaluates a batch. On EDGELLM_ERR_CONTEXT_FULL nothing was added to the cache. */
+EDGELLM_API edgellm_status edgellm_context_decode(struct edgellm_context *ctx, const struct edgellm_batch *batch);
+/* Logits of the i-th token of the last batch that asked for them ([n_vocab] floats), in batch order;
+ * valid until the next decode. NULL if i is out of range. */
+EDGELLM_API const float *edgellm_context_logits(const struct edgellm_context *ctx, int32_t i);
+/* Number of positions held for a sequence. */
+EDGELLM_API uint32_t edgellm_context_seq_len(const struct edgellm_context *ctx, int32_t seq_id);
+/* Forgets positions >= n_keep of a sequence (0 clears it). On models with sliding-window layers
+ * whose KV rings no longer hold the window before n_keep, the sequence is cleared instead:
+ * read edgellm_context_seq_len to learn where to resume. */
+EDGELLM_API edgellm_status edgellm_context_seq_truncate(struct edgellm_context *ctx, int32_t seq_id, uint32_t n_keep);
+
+/* Called between layers; return nonzero to abort the decode (EDGELLM_ERR_ABORTED). */
+typedef int (*edgellm_abort_fn)(void *user);
+EDGELLM_API void edgellm_context_set_abort(struct edgellm_context *ctx, edgellm_abort_fn fn, void *user);
+
+/* Called during a decode with the input of every matrix multiplication, before it runs:
+ * weight is the GGUF name of the weight ("blk.3.attn_q.weight", "output.weight" — or
+ * "token_embd.weight" when the output projection is tied to it; valid during the call), x holds n_rows rows of n_cols floats (one row per token of the micro-batch; for
+ * the output projection only the rows that asked for logits). The rows are read-only and
+ * valid during the call. Used by the importance matrix below; fn NULL removes the hook. */
+typedef void (*edgellm_activation_fn)(void *user, const char *weight, const float *x, int32_t n_rows, int64_t n_cols);
+EDGELLM_API void edgellm_context_set_activation_hook(struct edgellm_context *ctx, edgellm_activation_fn fn, void *user);
+
+/* ------------------------------------------------------------------------- */
+/* Importance matrix: per input column of every weight matrix of the blocks, the sum of the  */
+/* squared activations and the number of tokens, collected over decodes and written in        */
+/* llama.cpp's imatrix GGUF format (general.type = "imatrix", imatrix.datasets,               */
+/* imatrix.chunk_count, imatrix.chunk_size, and per weight the F32 tensors <name>.in_sum2      */
+/* [n_cols] and <name>.counts [1]), so files move between edgellm and llama-quantize.          */
+/* As llama-imatrix does, it collects only blk.* weights (output.weight with process_output)   */
+/* and skips multiplications over fewer than 16 rows.                                          */
+
+struct edgellm_imatrix;
+
+struct edgellm_imatrix_params {
+    uint32_t struct_size;     /* sizeof(struct edgellm_imatrix_params) */
+    uint32_t chunk_size;      /* tokens per chunk (recorded as imatrix.chunk_size); 0 = 512 */
+    int32_t process_output;   /* 1: collect output.weight as well */
+};
+
+static inline struct edgellm_imatrix_params edgellm_imatrix_default_params(void) {
+    struct edgellm_imatrix_params p = {sizeof(struct edgellm_imatrix_params), 512, 0};
+    return p;
+}
+
+/* A new, empty collector. params NULL = defaults. */
+EDGELLM_API edgellm_status edgellm_imatrix_new(const struct edgellm_imatrix_params *params, struct edgellm_imatrix **out,
+                                               char *err, size_t err_size);
+EDGELLM_API void edgellm_imatrix_free(struct edgellm_imatrix *im);
+EDGELLM_API const char *edgellm_imatrix_errmsg(const struct edgellm_imatrix *im);
+/* Collects from every later decode on ctx (replaces ctx's activation hook); im NULL detaches.
+ * The collector must outlive the attachment. A decode that fails or is aborted part way has
+ * already added the layers it ran (start over with a new collector to keep counts equal). */
+EDGELLM_API void edgellm_imatrix_attach(struct edgellm_context *ctx, struct edgellm_imatrix *im);
+/* EDGELLM_OK, or the first error met while collecting (a non-finite activation, a weight whose
+ * width changed, out of memory); collection stops at the first error. */
+EDGELLM_API edgellm_status edgellm_imatrix_status(const struct edgellm_imatrix *im);
+/* Records the name of a text the matrix was computed on (imatrix.datasets). */
+EDGELLM_API edgellm_status edgellm_imatrix_add_dataset(struct edgellm_imatrix *im, const char *name);
+/* Collected weights, sorted by name. Entry i: its name (valid until the next decode or free),
+ * *sum2 = the n_cols sums of squares, *count = tokens seen. NULL if i is out of range. */
+EDGELLM_API int32_t edgellm_imatrix_n_entries(const struct edgellm_imatrix *im);
+EDGELLM_API const char *edgellm_imatrix_entry(const struct edgellm_imatrix *im, int32_t i, const float **sum2,
+                                              int64_t *n_cols, int64_t *count);
+/* Completed chunks: the largest count divided by chunk_size (imatrix.chunk_count). */
+EDGELLM_API uint32_t edgellm_imatrix_n_chunks(const struct edgellm_imatrix *im);
+/* Writes the GGUF file (under a temporary name, renamed when complete). */
+EDGELLM_API edgellm_status edgellm_imatrix_save(struct edgellm_imatrix *im, const char *path);
+
+/* ------------------------------------------------------------------------- */
+/* Sampler.                                                                    */
+
+struct edgellm_sampler;
+
+struct edgellm_sampler_params {
+    uint32_t struct_size;     /* sizeof(struct edgellm_sampler_params) */
+    float temperature;        /* <= 0: greedy */
+    int32_t top_k;            /* <= 0: off */
+    float top_p;              /* >= 1: off */
+    float min_p;              /* <= 0: off */
+    float repeat_penalty;     /* 1: off */
+    float presence_penalty;   /* 0: off */
+    float frequency_penalty;  /* 0: off */
+    int32_t penalty_last_n;   /* window of recent tokens the penalties look at */
+    uint64_t seed;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint64_t test_grown;      /* test builds only (tests/abi); must be 0 */
+#endif
+};
+
+static inline struct edgellm_sampler_params edgellm_sampler_default_params(void) {
+    struct edgellm_sampler_params p;
+    p.struct_size = (uint32_t)sizeof p;
+    p.temperature = 0.8f;
+    p.top_k = 40;
+    p.top_p = 0.95f;
+    p.min_p = 0.05f;
+    p.repeat_penalty = 1.0f;
+    p.presence_penalty = 0.0f;
+    p.frequency_penalty = 0.0f;
+    p.penalty_last_n = 64;
+    p.seed = 0x5eed5eed5eedULL;
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    p.test_grown = 0;
+#endif
+    return p;
+}
+
+/* A sampler for logits of n_vocab entries; params NULL: the defaults. EDGELLM_ERR_ARG for
+ * n_vocab <= 0, a NULL out or a bad struct_size; EDGELLM_ERR_NOMEM. *out is NULL on failure. */
+EDGELLM_API edgellm_status edgellm_sampler_new(const struct edgellm_sampler_params *params, int32_t n_vocab,
+                                               struct edgellm_sampler **out);
+EDGELLM_API void edgellm_sampler_free(struct edgellm_sampler *s);
+/* Picks a token from logits [n_vocab]; does not modify the logits. -1 for a NULL sampler or logits. */
+EDGELLM_API edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *logits);
+/* Records a token (prompt or generated) for the penalties. */
+EDGELLM_API void edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token tok);
+EDGELLM_API void edgellm_sampler_reset(struct edgellm_sampler *s);
+
+/* ------------------------------------------------------------------------- */
+/* Kernels and system.                                                         */
+
+/* The instruction-set path in use ("scalar", "avx2", "avx512", "avx512vnni", "neon", ...).
+ * The environment variable EDGELLM_ISA=scalar|avx2|avx512|neon forces a path (if the CPU has it). */
+EDGELLM_API const char *edgellm_isa(void);
+EDGELLM_API int edgellm_n_cores(void);
+
+/* ------------------------------------------------------------------------- */
+/* Text stream (sampler helper): stop strings and the reasoning / content split over the     */
+/* generated text, shared by `run`, `chat` and the server. Feed it the detokenized pieces;    */
+/* it calls back with each chunk that is safe to show, tagged with its kind.                  */
+
+struct edgellm_textstream;
+
+typedef enum edgellm_text_kind {
+    EDGELLM_TEXT_CONTENT = 0,   /* the answer */
+    EDGELLM_TEXT_REASONING = 1, /* text inside <think> ... </think> */
+    EDGELLM_TEXT_TAG = 2,       /* the <think> / </think> tags themselves and the whitespace right
+                                   after them: part of neither reasoning nor content */
+} edgellm_text_kind;
+
+/* text[0..len) is not NUL-terminated. Concatenating every chunk of every kind gives the raw
+ * generated text up to (not including) the stop string, so raw output = print all kinds. */
+typedef void (*edgellm_text_fn)(void *user, edgellm_text_kind kind, const char *text, size_t len);
+
+/* stops: n_stops strings (copied; empty ones ignored; may be NULL when n_stops is 0).
+ * in_think: 1 when the prompt ends inside an open <think> block (see edgellm_prompt_opens_think),
+ * so the text up to </think> is reasoning. Otherwise a <think> at the very start of the output
+ * (after whitespace) opens reasoning. EDGELLM_ERR_ARG (NULL out, n_stops < 0, stops NULL with
+ * n_stops > 0) or EDGELLM_ERR_NOMEM; *out is NULL on failure. */
+EDGELLM_API edgellm_status edgellm_textstream_new(const char *const *stops, int n_stops, int in_think,
+                                                  struct edgellm_textstream **out);
+/* Feeds text (any split, e.g. one token's piece). Text that could be the beginning of a stop string
+ * or of a tag is held back until it is decided; a stop string itself is never emitted.
+ * Returns 0 to go on, 1 once a stop string has matched (then and on every later call; the text
+ * before the stop was emitted, the rest is dropped), a negative status on error
+ * (-EDGELLM_ERR_NOMEM, -EDGELLM_ERR_ARG). */
+EDGELLM_API int edgellm_textstream_push(struct edgellm_textstream *ts, const char *text, size_t len,
+                                        edgellm_text_fn fn, void *user);
+/* Emits what is still held back (call at the end of generation, also after a stop). */
+EDGELLM_API void edgellm_textstream_flush(struct edgellm_textstream *ts, edgellm_text_fn fn, void *user);
+/* Index of the stop string that matched, or -1. */
+EDGELLM_API int edgellm_textstream_stop_index(const struct edgellm_textstream *ts);
+/* Forgets all state (for a new generation with the same stops); in_think as for _new. */
+EDGELLM_API void edgellm_textstream_reset(struct edgellm_textstream *ts, int in_think);
+EDGELLM_API void edgellm_textstream_free(struct edgellm_textstream *ts);
+/* 1 if the last "<think>" in the prompt is not followed by "</think>" (generation starts inside
+ * the reasoning block, as the DeepSeek-R1-Distill template's prompts do). */
+EDGELLM_API int edgellm_prompt_opens_think(const char *prompt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EDGELLM_H */
