@@ -68,6 +68,23 @@ fi
 expect 0 "" "info on the output" -- "$BIN" info "$T/q.gguf"
 grep -qi "q4_K" "$T/out" && ok || bad "info does not list q4_K"
 
+# 1b. whole files: every quantized model in ../shared/models made by llama-quantize from a base we
+# have (qwen2-mini, llama3-mini, and aidreams260K — a third base, not in expected.json) must come
+# out identical byte for byte, metadata and padding included
+nfiles=0
+for f in "$SHARED"/models/*.gguf; do
+    k=$(basename "$f" .gguf)
+    case $k in *-f32) continue ;; esac
+    base=$Q/${k%-*}-f32.gguf
+    [ -f "$base" ] || base=$SHARED/models/${k%-*}-f32.gguf
+    [ -f "$base" ] || continue
+    nfiles=$((nfiles + 1))
+    if "$BIN" quantize "$base" "$T/w.gguf" "${k##*-}" -t 2 >/dev/null 2>"$T/err" && cmp -s "$T/w.gguf" "$f"; then ok
+    else bad "$k: not identical to llama-quantize's file: $(head -c 200 "$T/err")"; fi
+done
+[ $nfiles -ge 18 ] && ok || bad "only $nfiles reference files found"
+rm -f "$T/w.gguf"
+
 # 2. options: imatrix, overrides, pure, a summary on stdout without --json
 expect 0 "" "iq4_xs --imatrix" -- "$BIN" quantize --imatrix "$Q/qwen2-mini.imatrix.gguf" "$Q/qwen2-mini-f32.gguf" "$T/i.gguf" IQ4_XS -t 2
 grep -q "importance matrix" "$T/out" && grep -q "bpw" "$T/out" && ok || bad "summary on stdout: $(cat "$T/out")"
