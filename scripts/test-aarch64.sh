@@ -21,7 +21,7 @@ targets=$(cd tests && ls test_*.c | sed 's/\.c$//' | grep -E "$REGEX")
 cmake --build "$B" -j"$(nproc)" --target edgellm_static $targets || exit 1
 t1=$(date +%s)
 echo "test-aarch64: cross-build $((t1 - t0)) s"
-(cd "$B" && EDGELLM_QUANT_SUBSET=1 EDGELLM_SHARED=$SHARED QEMU_LD_PREFIX=/usr/aarch64-linux-gnu ctest --output-on-failure -R "$REGEX" --timeout 3600)
+(cd "$B" && EDGELLM_QUANT_KEYS=${EDGELLM_QUANT_KEYS:-qwen2-mini-q4_k_m,qwen2-mini-q3_k_l,qwen2-mini-iq4_xs,qwen2-mini-q4_k_m+imatrix,qwen2-mini-q2_k+imatrix} EDGELLM_SHARED=$SHARED QEMU_LD_PREFIX=/usr/aarch64-linux-gnu ctest --output-on-failure -R "$REGEX" --timeout 3600)
 rc=$?
 t2=$(date +%s)
 echo "test-aarch64: tests under qemu $((t2 - t1)) s (total $((t2 - t0)) s)"

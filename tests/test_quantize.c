@@ -1,9 +1,9 @@
 /* edgellm_model_quantize against llama-quantize: for the keys of ../shared/quant/expected.json,
  * every tensor's type and the sha256 of its bytes must equal the reference (no tolerance), the
  * written file is re-read by our GGUF reader, and general.file_type is llama.cpp's value. All 39
- * keys (~30 s on 2 cores); EDGELLM_QUANT_SUBSET=1 (set for the sanitizer and qemu runs) checks a
- * subset that still covers every file type and mix: all qwen2-mini keys with and without the
- * imatrix, and the llama3-mini keys whose rules differ (tied output, GQA).
+ * keys (~30 s on 2 cores); EDGELLM_QUANT_SUBSET=1 (set for the sanitizer and qemu runs) checks 17
+ * that cover every tensor type, the three imatrix keys and the tied/GQA rules;
+ * EDGELLM_QUANT_KEYS=key,key,... checks just those.
  *
  * A held-out base (8 layers, GQA 4, tied embeddings, row lengths that are not multiples of 256 or
  * of 32) written here checks the type rules where the shipped bases do not reach: use_more_bits
@@ -319,11 +319,20 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t i = 0; files && i < files->len; i++) {
         const char *key = files->keys[i];
-        /* default: every qwen2-mini key (all file types, the imatrix keys) and the llama3-mini
-         * keys whose rules differ (tied output, GQA attn_v, the imatrix-free IQ4 ffn_down rule) */
-        const int pick = full || !strncmp(key, "qwen2-mini", 10) || !strcmp(key, "llama3-mini-q2_k") ||
-                         !strcmp(key, "llama3-mini-q4_k_m") || !strcmp(key, "llama3-mini-iq4_xs") ||
-                         !strcmp(key, "llama3-mini-q8_0") || !strcmp(key, "llama3-mini-q3_k_m");
+        /* subset: every tensor type and the imatrix paths, with the mixes whose rules differ */
+        static const char *const subset[] = {
+            "qwen2-mini-f16", "qwen2-mini-bf16", "qwen2-mini-q8_0", "qwen2-mini-q4_0", "qwen2-mini-q4_1",
+            "qwen2-mini-q5_0", "qwen2-mini-q5_1", "qwen2-mini-q2_k", "qwen2-mini-q3_k_l", "qwen2-mini-q4_k_m",
+            "qwen2-mini-q6_k", "qwen2-mini-iq4_nl", "qwen2-mini-iq4_xs", "qwen2-mini-q4_k_m+imatrix",
+            "qwen2-mini-iq4_xs+imatrix", "qwen2-mini-q2_k+imatrix", "llama3-mini-q4_k_m"};
+        int pick = full;
+        for (size_t k = 0; !pick && k < sizeof subset / sizeof subset[0]; k++) pick = !strcmp(key, subset[k]);
+        const char *only = getenv("EDGELLM_QUANT_KEYS"); /* comma-separated keys, for diagnosis */
+        if (only && only[0]) {
+            const char *hit = strstr(only, key);
+            size_t kl = strlen(key);
+            pick = hit && (hit == only || hit[-1] == ',') && (hit[kl] == 0 || hit[kl] == ',');
+        }
         if (!pick) continue;
         n_keys++;
         n_ok += check_key(shared, key, files->items[i]);
