@@ -21,6 +21,7 @@
 #include "edgellm.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "gguf/imatrix.h"
 #include "quant/qtypes.h"
 #include "sha256.h"
 #include "template/json.h"
@@ -298,6 +299,22 @@ static void check_options(const char *shared) {
     CHECK(edgellm_type_from_name("Q6_K") == 14 && edgellm_type_from_name("iq4_nl") == 20 && edgellm_type_from_name("q8_1") < 0);
 }
 
+/* The imatrix reader on llama-imatrix's file: 14 matrices, 896 tokens each, 7 chunks of 128. */
+static void check_imatrix_reader(const char *shared) {
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/quant/qwen2-mini.imatrix.gguf", shared);
+    struct imatrix *im = NULL;
+    CHECKF(imatrix_load(path, &im, err, sizeof err) == 0, "%s", err);
+    if (!im) return;
+    CHECK(im->n_entries == 14 && im->chunk_count == 7 && im->chunk_size == 128);
+    CHECK(im->dataset && !strcmp(im->dataset, "calib.txt"));
+    const struct imatrix_entry *e = imatrix_find(im, "blk.1.ffn_down.weight");
+    CHECK(e && e->n_expert == 1 && e->counts[0] == 896.0f && e->ne0 > 0);
+    if (e) CHECK(e->weights[3] == e->in_sum2[3] / 896.0f);
+    CHECK(imatrix_find(im, "output.weight") == NULL);
+    imatrix_free(im);
+}
+
 int main(int argc, char **argv) {
     const char *shared = tu_shared(argc, argv);
     char hex[65];
@@ -344,6 +361,7 @@ int main(int argc, char **argv) {
     CHECK(n_keys > 0 && n_ok == n_keys);
     json_free(root);
     free(text);
+    check_imatrix_reader(shared);
     check_heldout();
     check_options(shared);
     rmdir(tmpdir);
