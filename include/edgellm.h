@@ -549,6 +549,122 @@ EDGELLM_API void edgellm_textstream_free(struct edgellm_textstream *ts);
  * the reasoning block, as the DeepSeek-R1-Distill template's prompts do). */
 EDGELLM_API int edgellm_prompt_opens_think(const char *prompt);
 
+/* ------------------------------------------------------------------------- */
+/* Quantization: a GGUF file (F32/F16/BF16 weights) to a quantized GGUF file, byte for byte
+ * what llama.cpp's llama-quantize writes for the same file type (and importance matrix).      */
+
+/* Tensor types (GGML type ids as stored in GGUF): the ones the quantizer can produce. */
+#define EDGELLM_TYPE_F32 0
+#define EDGELLM_TYPE_F16 1
+#define EDGELLM_TYPE_Q4_0 2
+#define EDGELLM_TYPE_Q4_1 3
+#define EDGELLM_TYPE_Q5_0 6
+#define EDGELLM_TYPE_Q5_1 7
+#define EDGELLM_TYPE_Q8_0 8
+#define EDGELLM_TYPE_Q2_K 10
+#define EDGELLM_TYPE_Q3_K 11
+#define EDGELLM_TYPE_Q4_K 12
+#define EDGELLM_TYPE_Q5_K 13
+#define EDGELLM_TYPE_Q6_K 14
+#define EDGELLM_TYPE_IQ4_NL 20
+#define EDGELLM_TYPE_IQ4_XS 23
+#define EDGELLM_TYPE_BF16 30
+#define EDGELLM_TYPE_COUNT 40 /* type ids are below this */
+
+/* ggml's name of a type id ("q4_K", "iq4_xs", "f16"), or NULL. */
+EDGELLM_API const char *edgellm_type_name(int type);
+/* Type id of a ggml type name (case-insensitive: "q4_k", "Q8_0", "bf16") that the quantizer can
+ * produce, or -1. */
+EDGELLM_API int edgellm_type_from_name(const char *name);
+
+/* File types, numbered as llama.cpp's LLAMA_FTYPE (the value written to general.file_type). */
+#define EDGELLM_FTYPE_F32 0
+#define EDGELLM_FTYPE_F16 1
+#define EDGELLM_FTYPE_Q4_0 2
+#define EDGELLM_FTYPE_Q4_1 3
+#define EDGELLM_FTYPE_Q8_0 7
+#define EDGELLM_FTYPE_Q5_0 8
+#define EDGELLM_FTYPE_Q5_1 9
+#define EDGELLM_FTYPE_Q2_K 10
+#define EDGELLM_FTYPE_Q3_K_S 11
+#define EDGELLM_FTYPE_Q3_K_M 12
+#define EDGELLM_FTYPE_Q3_K_L 13
+#define EDGELLM_FTYPE_Q4_K_S 14
+#define EDGELLM_FTYPE_Q4_K_M 15
+#define EDGELLM_FTYPE_Q5_K_S 16
+#define EDGELLM_FTYPE_Q5_K_M 17
+#define EDGELLM_FTYPE_Q6_K 18
+#define EDGELLM_FTYPE_IQ4_NL 25
+#define EDGELLM_FTYPE_IQ4_XS 30
+#define EDGELLM_FTYPE_BF16 32
+
+/* File type of a name as llama-quantize spells it ("Q4_K_M", "IQ4_XS", "BF16"; case-insensitive;
+ * also "Q3_K" = Q3_K_M, "Q4_K" = Q4_K_M, "Q5_K" = Q5_K_M as llama-quantize accepts), or -1. */
+EDGELLM_API int edgellm_ftype_from_name(const char *name);
+/* Canonical name of a file type ("Q4_K_M"), or NULL. */
+EDGELLM_API const char *edgellm_ftype_name(int ftype);
+
+/* Called as each tensor is started (i of n, in file order), with its source and chosen types. */
+typedef void (*edgellm_quantize_progress_fn)(void *user, uint64_t i, uint64_t n, const char *name, int type_in,
+                                             int type_out);
+
+/* What was written: sizes are tensor data bytes (as llama-quantize reports them); bits per weight
+ * = size * 8 / n_elements. n_per_type[t] counts the output tensors of type id t. */
+struct edgellm_quantize_stats {
+    uint64_t size_in, size_out, n_elements, n_tensors;
+    uint32_t n_fallback;               /* tensors whose row length forced a fallback type */
+    uint32_t n_imatrix;                /* tensors quantized with importance weights */
+    uint32_t n_per_type[EDGELLM_TYPE_COUNT];
+};
+
+struct edgellm_quantize_params {
+    uint32_t struct_size;         /* sizeof(struct edgellm_quantize_params): set by the default below */
+    int ftype;                    /* EDGELLM_FTYPE_* (default Q8_0) */
+    int n_threads;                /* 0 = number of cores */
+    int output_tensor_type;       /* type of output.weight (and of a tied token_embd); -1 = the mix's */
+    int token_embedding_type;     /* type of token_embd.weight; -1 = the mix's */
+    int pure;                     /* 1: every quantizable tensor gets the file type's base type */
+    int allow_requantize;         /* 1: accept already-quantized inputs (quality loss); else refused */
+    const char *imatrix_path;     /* importance matrix (GGUF imatrix format), or NULL */
+    /* Per-tensor overrides: a tensor whose name contains tensor_type_names[i] (the first match
+     * wins) gets tensor_type_types[i] (an EDGELLM_TYPE_*), as llama-quantize --tensor-type. */
+    const char *const *tensor_type_names;
+    const int *tensor_type_types;
+    int n_tensor_types;
+    edgellm_quantize_progress_fn progress; /* may be NULL */
+    void *progress_user;
+    struct edgellm_quantize_stats *stats;   /* filled on success if not NULL */
+};
+
+static inline struct edgellm_quantize_params edgellm_quantize_default_params(void) {
+    struct edgellm_quantize_params p;
+    p.struct_size = (uint32_t)sizeof(struct edgellm_quantize_params);
+    p.ftype = EDGELLM_FTYPE_Q8_0;
+    p.n_threads = 0;
+    p.output_tensor_type = -1;
+    p.token_embedding_type = -1;
+    p.pure = 0;
+    p.allow_requantize = 0;
+    p.imatrix_path = NULL;
+    p.tensor_type_names = NULL;
+    p.tensor_type_types = NULL;
+    p.n_tensor_types = 0;
+    p.progress = NULL;
+    p.progress_user = NULL;
+    p.stats = NULL;
+    return p;
+}
+
+/* Quantizes in_path (a GGUF model with F32/F16/BF16 weights) to out_path with llama.cpp's
+ * per-tensor type rules and reference algorithms (identical bytes for the same inputs). The file
+ * is written under a temporary name (out_path + ".tmp") and renamed when complete, so out_path
+ * never holds a partial file. params NULL = defaults. Errors: EDGELLM_ERR_IO / _FORMAT (bad or
+ * unreadable file), _UNSUPPORTED (quantized input without allow_requantize, a type that cannot
+ * be produced), _ARG (bad params), with one line in err. */
+EDGELLM_API edgellm_status edgellm_model_quantize(const char *in_path, const char *out_path,
+                                                  const struct edgellm_quantize_params *params, char *err,
+                                                  size_t err_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,7 @@ SHARED=$(cd "${EDGELLM_SHARED:-../shared}" 2>/dev/null && pwd) || { echo "test-a
 for tool in aarch64-linux-gnu-gcc qemu-aarch64; do
     command -v $tool >/dev/null || { echo "test-aarch64: $tool is missing (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)" >&2; exit 1; }
 done
-REGEX=${1:-'^test_(qtypes|kernels|threadpool|golden_neon)$'}
+REGEX=${1:-'^test_(qtypes|kernels|threadpool|golden_neon|quantize)$'}
 t0=$(date +%s)
 cmake -S . -B "$B" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-toolchain.cmake" -DCMAKE_BUILD_TYPE=Release \
       -DEDGELLM_SERVER=OFF -DEDGELLM_SHARED_DIR="$SHARED" >/dev/null || exit 1
@@ -25,7 +25,7 @@ targets=$(cd tests && for p in $(ls test_*.c | sed 's/\.c$//'); do
 cmake --build "$B" -j"$(nproc)" --target edgellm_static $targets || exit 1
 t1=$(date +%s)
 echo "test-aarch64: cross-build $((t1 - t0)) s"
-(cd "$B" && EDGELLM_SHARED=$SHARED QEMU_LD_PREFIX=/usr/aarch64-linux-gnu ctest --output-on-failure -R "$REGEX" --timeout 3600)
+(cd "$B" && EDGELLM_QUANT_KEYS=${EDGELLM_QUANT_KEYS:-qwen2-mini-q4_k_m,qwen2-mini-q3_k_l,qwen2-mini-iq4_xs,qwen2-mini-q4_k_m+imatrix,qwen2-mini-q2_k+imatrix} EDGELLM_SHARED=$SHARED QEMU_LD_PREFIX=/usr/aarch64-linux-gnu ctest --output-on-failure -R "$REGEX" --timeout 3600)
 rc=$?
 # the NEON path must have run (a qemu or CPU without asimddp would silently test only scalar)
 log=$B/Testing/Temporary/LastTest.log

@@ -54,6 +54,7 @@ _Static_assert(END(struct edgellm_model_params, n_threads) == sizeof(struct edge
 _Static_assert(END(struct edgellm_model_desc, rope_neox) == sizeof(struct edgellm_model_desc), "model desc");
 _Static_assert(END(struct edgellm_layer_desc, rope_freq_base) == sizeof(struct edgellm_layer_desc), "layer desc");
 _Static_assert(END(struct edgellm_imatrix_params, process_output) == sizeof(struct edgellm_imatrix_params), "imatrix params");
+_Static_assert(END(struct edgellm_quantize_params, stats) == sizeof(struct edgellm_quantize_params), "quantize params");
 _Static_assert(END(struct edgellm_context_params, logits_all) == sizeof(struct edgellm_context_params), "context params");
 _Static_assert(END(struct edgellm_sampler_params, seed) == sizeof(struct edgellm_sampler_params), "sampler params");
 _Static_assert(END(struct edgellm_template_params, kwargs_json) == sizeof(struct edgellm_template_params), "template params");

@@ -25,7 +25,7 @@ static void usage(FILE *f) {
             "\n"
             "  --preset NAME   r1-qwen-1.5b (DeepSeek-R1-Distill-Qwen-1.5B), qwen3-1.7b, gemma3-1b, phi4-mini\n"
             "                  (placeholder vocabularies for the last two), or r1-qwen-tiny (tests)\n"
-            "  --type TYPE     q4_0, q8_0 or q4_k_m\n"
+            "  --type TYPE     q4_0, q8_0, q4_k_m, or f16 (unquantized matrices: a base for quantize)\n"
             "  -o FILE         output path\n"
             "  --seed N        random seed (default 1)\n"
             "  --presets DIR   folder of NAME-TYPE.tsv layouts (default <shared>/presets; without a\n"

@@ -120,7 +120,7 @@ static const struct synth_preset synth_presets[] = {
 
 /* File types: the name used on the command line and general.file_type (llama_ftype). */
 static const struct { const char *name; uint32_t ftype; } synth_ftypes[] = {
-    {"q4_0", 2}, {"q8_0", 7}, {"q4_k_m", 15},
+    {"q4_0", 2}, {"q8_0", 7}, {"q4_k_m", 15}, {"f16", 1},
 };
 
 struct synth_tensor {
@@ -161,6 +161,7 @@ static int layout_derive(const struct synth_preset *p, const char *ftype, struct
     if (strcmp(p->arch, "qwen2")) return EDGELLM_ERR_UNSUPPORTED; /* the other presets come with their TSV */
     if (!strcmp(ftype, "q4_0")) mat = emb = bump = QT_Q4_0, out = QT_Q6_K;
     else if (!strcmp(ftype, "q8_0")) mat = emb = bump = out = QT_Q8_0;
+    else if (!strcmp(ftype, "f16")) mat = emb = bump = out = QT_F16; /* an unquantized base, for `quantize` */
     else mat = emb = QT_Q4_K, out = bump = QT_Q6_K;
     const int64_t E = p->n_embd, KV = (int64_t)p->n_embd / p->n_head * p->n_head_kv, F = p->n_ff, V = 151936;
     int st = layout_add(L, "output.weight", out, 2, E, V);
@@ -243,7 +244,7 @@ static int synth_prepare(const struct edgellm_synth_params *sp, const struct syn
     if (!*pp) return util_errf(err, err_size, EDGELLM_ERR_ARG, "unknown preset '%s' (known: r1-qwen-1.5b, r1-qwen-tiny, qwen3-1.7b, gemma3-1b, phi4-mini)",
                           sp->preset ? sp->preset : "");
     *fi = ftype_index(sp->type);
-    if (*fi < 0) return util_errf(err, err_size, EDGELLM_ERR_ARG, "unknown type '%s' (q4_0, q8_0 or q4_k_m)", sp->type ? sp->type : "");
+    if (*fi < 0) return util_errf(err, err_size, EDGELLM_ERR_ARG, "unknown type '%s' (q4_0, q8_0, q4_k_m or f16)", sp->type ? sp->type : "");
     char path[4096];
     if (sp->presets_dir) snprintf(path, sizeof path, "%s/%s-%s.tsv", sp->presets_dir, sp->preset, sp->type);
     else snprintf(path, sizeof path, "%s/presets/%s-%s.tsv", sp->shared_dir, sp->preset, sp->type);
