@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"template", cmd_template, "render a chat template"},
     {"logits", cmd_logits, "logits of a token sequence, as float32"},
+    {"convert", cmd_convert, "Hugging Face checkpoint (safetensors, tokenizer.json) to GGUF"},
     {"synth", cmd_synth, "write a synthetic GGUF with a real model's layout (benchmarks)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
