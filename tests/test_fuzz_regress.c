@@ -25,6 +25,12 @@
 #include "../fuzz/fuzz_tokenizer.c"
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
+#define LLVMFuzzerTestOneInput fuzz_safetensors_one
+#include "../fuzz/fuzz_safetensors.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_tokenizer_json_one
+#include "../fuzz/fuzz_tokenizer_json.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
@@ -80,6 +86,7 @@ int main(int argc, char **argv) {
     setenv("EDGELLM_SHARED", shared, 0);
     static const struct { const char *name; fuzz_fn fn; } targets[] = {
         {"gguf", fuzz_gguf_one}, {"json", fuzz_json_one}, {"template", fuzz_template_one}, {"tokenizer", fuzz_tokenizer_one},
+        {"safetensors", fuzz_safetensors_one}, {"tokenizer_json", fuzz_tokenizer_json_one},
     };
     fuzz_tokenizer_init(&argc, &argv);
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {

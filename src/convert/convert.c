@@ -556,9 +556,10 @@ edgellm_status edgellm_model_convert(const char *hf_dir, const char *out_path, c
     struct hparams hp;
     int st = read_dir_json(hf_dir, "config.json", 1, &cfg, err, err_size);
     if (!st) st = read_hparams(cfg, &hp, err, err_size);
-    if (!st) st = read_vocab(hf_dir, cfg, &hp, &voc, err, err_size);
     if (!st) st = st_open_dir(hf_dir, &sm, err, err_size);
     if (!st) st = build_plan(sm, &hp, ot, &plan, err, err_size);
+    /* after the plan: the embedding's shape has vouched for config.json's vocab_size */
+    if (!st) st = read_vocab(hf_dir, cfg, &hp, &voc, err, err_size);
     if (st) goto done;
 
     /* general.name: the directory's name */

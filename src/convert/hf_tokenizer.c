@@ -240,6 +240,10 @@ int hf_vocab_build(const char *text, size_t len, const json_value *tcfg, const j
         }
         if ((uint32_t)id->i + 1 > n) n = (uint32_t)id->i + 1;
     }
+    if ((uint64_t)n > (uint64_t)vocab->len + (added ? added->len : 0) + 65536) {
+        st = util_errf(err, err_size, EDGELLM_ERR_FORMAT, "tokenizer.json: token id %u leaves a gap of unused ids", n - 1);
+        goto fail;
+    }
     if (n_vocab && n > n_vocab) {
         st = util_errf(err, err_size, EDGELLM_ERR_FORMAT, "tokenizer.json has token id %u but config.json's vocab_size is %u", n - 1, n_vocab);
         goto fail;
