@@ -75,5 +75,5 @@ with open(os.path.join(out, "config.json"), "w") as f:
     json.dump(config, f, indent=2)
 for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
     if os.path.exists(os.path.join(tok_dir, name)):
-        shutil.copy(os.path.join(tok_dir, name), out)
+        shutil.copyfile(os.path.join(tok_dir, name), os.path.join(out, name))
 print(f"{out}: {len(shards)} shards, {total / 1e9:.2f} GB of BF16 weights")
