@@ -498,6 +498,87 @@ static void test_bad_input(void) {
     free(st);
 }
 
+/* TinyStories split into two shards + index (tensors alternately in each, the alias kept in the
+ * first): the conversion must give the same file as from the single model.safetensors. */
+static void test_sharded(void) {
+    char path[1024], dir[1024];
+    snprintf(path, sizeof path, "%s/hf/tinystories-656k/model.safetensors", shared);
+    size_t n;
+    char *st = tu_read_file(path, &n);
+    CHECK(st != NULL);
+    if (!st) return;
+    uint64_t hn;
+    memcpy(&hn, st, 8);
+    char jerr[128];
+    json_value *h = json_parse(st + 8, (size_t)hn, jerr, sizeof jerr);
+    CHECK(h && h->type == JSON_OBJECT);
+    make_case("sharded", NULL, 0, NULL, NULL);
+    snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
+    json_buf index = {0};
+    json_buf_puts(&index, "{\"metadata\": {}, \"weight_map\": {");
+    int first_entry = 1;
+    for (int k = 0; h && k < 2; k++) {
+        json_buf hdr = {0}, data = {0};
+        json_buf_puts(&hdr, "{\"__metadata__\": ");
+        json_write(&hdr, json_get(h, "__metadata__"), -1, 0);
+        char fname[64];
+        snprintf(fname, sizeof fname, "model-%05d-of-00002.safetensors", k + 1);
+        int i = 0;
+        for (size_t m = 0; m < h->len; m++) {
+            if (!strcmp(h->keys[m], "__metadata__") || (i++ % 2) != k) continue;
+            const json_value *e = h->items[m], *off = json_get(e, "data_offsets");
+            size_t b = (size_t)off->items[0]->i, e_ = (size_t)off->items[1]->i;
+            char meta[256];
+            json_buf_puts(&hdr, ", ");
+            json_write_string(&hdr, h->keys[m], h->key_lens[m], 0);
+            json_buf_puts(&hdr, ": {\"dtype\": ");
+            json_write(&hdr, json_get(e, "dtype"), -1, 0);
+            json_buf_puts(&hdr, ", \"shape\": ");
+            json_write(&hdr, json_get(e, "shape"), -1, 0);
+            snprintf(meta, sizeof meta, ", \"data_offsets\": [%zu, %zu]}", data.len, data.len + (e_ - b));
+            json_buf_puts(&hdr, meta);
+            json_buf_put(&data, st + 8 + hn + b, e_ - b);
+            json_buf_puts(&index, first_entry ? "" : ", ");
+            first_entry = 0;
+            json_write_string(&index, h->keys[m], h->key_lens[m], 0);
+            json_buf_puts(&index, ": ");
+            json_write_string(&index, fname, strlen(fname), 0);
+        }
+        json_buf_puts(&hdr, "}");
+        while (hdr.len % 8) json_buf_puts(&hdr, " ");
+        uint64_t hl = hdr.len;
+        json_buf file = {0};
+        json_buf_put(&file, (const char *)&hl, 8);
+        json_buf_put(&file, hdr.data, hdr.len);
+        json_buf_put(&file, data.data ? data.data : "", data.len);
+        write_file(dir, fname, file.data, file.len);
+        json_buf_free(&hdr);
+        json_buf_free(&data);
+        json_buf_free(&file);
+    }
+    json_buf_puts(&index, "}}");
+    write_file(dir, "model.safetensors.index.json", index.data, index.len);
+    json_buf_free(&index);
+    json_free(h);
+    free(st);
+    char err[512];
+    CHECK(try_convert("sharded", "q8_0", err, sizeof err) == EDGELLM_OK);
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/sharded.gguf", tmpdir);
+    snprintf(b, sizeof b, "%s/tinystories-q8_0.gguf", tmpdir);
+    struct gguf_file *fa = open_gguf(a), *fb = open_gguf(b);
+    CHECK(fa && fb && fa->n_tensors == fb->n_tensors);
+    for (uint64_t i = 0; fa && fb && i < fb->n_tensors; i++) {
+        const struct gguf_tensor *t = &fb->tensors[i];
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        const struct gguf_tensor *u = gguf_find_tensor(fa, name);
+        CHECKF(u && u->nbytes == t->nbytes && !memcmp(u->data, t->data, t->nbytes), "sharded: %s differs", name);
+    }
+    gguf_close(fa);
+    gguf_close(fb);
+}
+
 int main(int argc, char **argv) {
     shared = tu_shared(argc, argv);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/edgellm_test_convert_XXXXXX");
@@ -517,6 +598,7 @@ int main(int argc, char **argv) {
     test_qwen2_logits();
     test_qwen3();
     test_bad_input();
+    test_sharded();
 
     json_free(expected);
     char cmd[600];
