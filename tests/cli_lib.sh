@@ -55,6 +55,7 @@ _Static_assert(END(struct edgellm_model_desc, rope_neox) == sizeof(struct edgell
 _Static_assert(END(struct edgellm_layer_desc, rope_freq_base) == sizeof(struct edgellm_layer_desc), "layer desc");
 _Static_assert(END(struct edgellm_imatrix_params, process_output) == sizeof(struct edgellm_imatrix_params), "imatrix params");
 _Static_assert(END(struct edgellm_quantize_params, stats) == sizeof(struct edgellm_quantize_params), "quantize params");
+_Static_assert(END(struct edgellm_convert_params, progress_user) == sizeof(struct edgellm_convert_params), "convert params");
 _Static_assert(END(struct edgellm_context_params, logits_all) == sizeof(struct edgellm_context_params), "context params");
 _Static_assert(END(struct edgellm_sampler_params, seed) == sizeof(struct edgellm_sampler_params), "sampler params");
 _Static_assert(END(struct edgellm_template_params, kwargs_json) == sizeof(struct edgellm_template_params), "template params");

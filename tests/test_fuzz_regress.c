@@ -28,6 +28,12 @@
 #include "../fuzz/fuzz_tokenizer.c"
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
+#define LLVMFuzzerTestOneInput fuzz_safetensors_one
+#include "../fuzz/fuzz_safetensors.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_tokenizer_json_one
+#include "../fuzz/fuzz_tokenizer_json.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
@@ -101,6 +107,7 @@ int main(int argc, char **argv) {
     setenv("EDGELLM_SHARED", shared, 0);
     static const struct { const char *name; fuzz_fn fn; } targets[] = {
         {"gguf", fuzz_gguf_one}, {"json", fuzz_json_one}, {"template", fuzz_template_one}, {"tokenizer", fuzz_tokenizer_one},
+        {"safetensors", fuzz_safetensors_one}, {"tokenizer_json", fuzz_tokenizer_json_one},
     };
     char readme_path[1024];
     snprintf(readme_path, sizeof readme_path, "%s/fuzz/regress/README.md", src);

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"perplexity", cmd_perplexity, "perplexity of a text, and KL divergence against a base model"},
     {"imatrix", cmd_imatrix, "importance matrix of a model over a text (for quantization)"},
     {"quantize", cmd_quantize, "quantize a model (llama.cpp's file types, same bytes)"},
+    {"convert", cmd_convert, "Hugging Face checkpoint (safetensors, tokenizer.json) to GGUF"},
     {"synth", cmd_synth, "write a synthetic GGUF with a real model's layout (benchmarks)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

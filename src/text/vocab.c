@@ -39,6 +39,7 @@ struct vocab {
     int nfc;                      /* Qwen2's tokenizer.json normalizes text to NFC first */
     int32_t *specials, n_specials; /* CONTROL/USER_DEFINED/UNKNOWN ids, longest text first */
     int32_t byte_tok[256];        /* token of each byte: SPM <0xXX>, BPE its mapped character */
+    int spm_byte_tokens;          /* SPM: the vocab has <0xXX> tokens (else an unknown piece is one <unk>) */
     char byte_enc[256][2];        /* GPT-2 byte -> code point (256..323 above the printable ones) */
     uint8_t byte_enc_len[256];
     uint8_t cp_to_byte[324];      /* reverse of the map, for code points < 324 */
@@ -322,6 +323,7 @@ edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *e
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", c);
             id = vocab_find(v, name, 6);
+            if (id >= 0) v->spm_byte_tokens = 1;
             if (id < 0) { char ch = (char)c; id = vocab_find(v, &ch, 1); }
             if (id < 0) id = v->unk;
         } else {
@@ -505,11 +507,19 @@ static void merge_and_emit(struct session *s, const char *text, size_t len, stru
         try_pair(s, a->prev, p.left);
         try_pair(s, p.left, a->next);
     }
+    int fused_unk = 0;
     for (int32_t i = 0; i >= 0 && (size_t)i < s->n_sym; i = s->sym[i].next) {
         const struct sym *y = &s->sym[i];
         int32_t id = vocab_find(v, text + y->start, y->n);
+        int was_unk = fused_unk;
+        fused_unk = 0;
         if (id >= 0) { ids_push(out, id); continue; }
-        if (v->kind == VK_SPM) { /* byte fallback */
+        if (v->kind == VK_SPM && !v->spm_byte_tokens && v->unk >= 0) {
+            /* no byte tokens to fall back to: one <unk> per unknown piece, consecutive ones fused
+             * (Hugging Face BPE with fuse_unk, e.g. TinyStories) */
+            if (!was_unk) ids_push(out, v->unk);
+            fused_unk = 1;
+        } else if (v->kind == VK_SPM) { /* byte fallback */
             for (uint32_t k = 0; k < y->n; k++) ids_push(out, v->byte_tok[(unsigned char)text[y->start + k]]);
         } else { /* each mapped byte character on its own */
             for (uint32_t k = 0; k < y->n;) {

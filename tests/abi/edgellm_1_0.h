@@ -499,6 +499,38 @@ EDGELLM_API void edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token
 EDGELLM_API void edgellm_sampler_reset(struct edgellm_sampler *s);
 
 /* ------------------------------------------------------------------------- */
+/* Conversion: a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json,  */
+/* tokenizer_config.json, generation_config.json) to a GGUF file, streamed.                     */
+
+/* Called as tensors are written: done/total bytes of source weights. Return nonzero to abort
+ * (the call then fails with EDGELLM_ERR_ABORTED and no output file is left). */
+typedef int (*edgellm_convert_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+struct edgellm_convert_params {
+    uint32_t struct_size;     /* sizeof(struct edgellm_convert_params): set by the default params */
+    const char *outtype;      /* "f32", "f16" (default), "bf16", "q8_0", or a quantized file type
+                                 ("q4_0", "q4_k_m", ...; see edgellm_convert_outtype_name) */
+    int n_threads;            /* 0 = number of cores */
+    edgellm_convert_progress_fn progress;  /* may be NULL */
+    void *progress_user;
+};
+
+static inline struct edgellm_convert_params edgellm_convert_default_params(void) {
+    struct edgellm_convert_params p = {sizeof(struct edgellm_convert_params), "f16", 0, 0, 0};
+    return p;
+}
+
+/* Converts hf_dir to out_path (written under a temporary name next to it and renamed at the end,
+ * so out_path is never left half-written). Architectures: llama, qwen2, qwen3. Returns
+ * EDGELLM_ERR_ARG for a bad parameter (unknown outtype), EDGELLM_ERR_IO / FORMAT / UNSUPPORTED for
+ * a missing, malformed or unsupported input, with one line in err. */
+EDGELLM_API edgellm_status edgellm_model_convert(const char *hf_dir, const char *out_path,
+                                                 const struct edgellm_convert_params *params, char *err,
+                                                 size_t err_size);
+/* The i-th accepted outtype name, or NULL past the end (for --help). */
+EDGELLM_API const char *edgellm_convert_outtype_name(int i);
+
+/* ------------------------------------------------------------------------- */
 /* Kernels and system.                                                         */
 
 /* The instruction-set path in use ("scalar", "avx2", "avx512", "avx512vnni", "neon", ...).
