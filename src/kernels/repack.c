@@ -105,6 +105,35 @@ static inline void rp_xfer(const struct rp_desc *d, uint8_t *grp, int nb, int i,
     }
 }
 
+/* A whole group between its repacked form (grp) and 4 plain rows (rows, nb_row bytes apart),
+ * in the repacked order (one sequential pass over grp). */
+static void rp_group(const struct rp_desc *d, uint8_t *grp, uint8_t *rows, size_t nb_row, int nb, int to_grp) {
+    uint8_t *p = grp;
+    for (int s0 = 0; s0 < nb; s0 += d->S) {
+        const int ncs = nb - s0 < d->S ? nb - s0 : d->S;
+        for (int c = 0; c < ncs; c++) {
+            uint8_t *b = rows + (size_t)(s0 + c) * d->bs;
+            for (int j = 0; j < d->npc; j++) {
+                const unsigned len = d->pc[j].len, off = d->pc[j].off;
+                for (int r = 0; r < KERN_RP_R; r++, p += len) {
+                    if (to_grp) rp_copy(p, b + r * nb_row + off, len);
+                    else rp_copy(b + r * nb_row + off, p, len);
+                }
+            }
+        }
+        for (int j = 0; j < d->ngp; j++) {
+            const unsigned len = d->gp[j].len, off = d->gp[j].off;
+            for (int c = 0; c < ncs; c++) {
+                uint8_t *b = rows + (size_t)(s0 + c) * d->bs;
+                for (int r = 0; r < KERN_RP_R; r++, p += len) {
+                    if (to_grp) rp_copy(p, b + r * nb_row + off, len);
+                    else rp_copy(b + r * nb_row + off, p, len);
+                }
+            }
+        }
+    }
+}
+
 int kern_repack_possible(const struct weight *w) {
     const struct rp_desc *d = rp_get(w->type);
     return d && w->layout == KERN_LAYOUT_ROWS && w->ne[1] >= KERN_RP_R && w->ne[0] % d->be == 0 &&
@@ -114,13 +143,9 @@ int kern_repack_possible(const struct weight *w) {
 void kern_repack_groups(const struct weight *w, const void *src, void *dst, int64_t g0, int64_t g1) {
     const struct rp_desc *d = rp_get(w->type);
     const int nb = (int)(w->ne[0] / d->be);
-    for (int64_t g = g0; g < g1; g++) {
-        const uint8_t *sg = (const uint8_t *)src + (size_t)g * KERN_RP_R * w->nb_row;
-        uint8_t *dg = (uint8_t *)dst + (size_t)g * KERN_RP_R * w->nb_row;
-        for (int i = 0; i < nb; i++)
-            for (int r = 0; r < KERN_RP_R; r++)
-                rp_xfer(d, dg, nb, i, r, (uint8_t *)(sg + (size_t)r * w->nb_row + (size_t)i * d->bs), 1);
-    }
+    for (int64_t g = g0; g < g1; g++)
+        rp_group(d, (uint8_t *)dst + (size_t)g * KERN_RP_R * w->nb_row,
+                 (uint8_t *)(uintptr_t)((const uint8_t *)src + (size_t)g * KERN_RP_R * w->nb_row), w->nb_row, nb, 1);
 }
 
 void kern_unrepack_rows(const struct weight *w, int64_t r0, int64_t r1, void *dst) {
@@ -130,6 +155,8 @@ void kern_unrepack_rows(const struct weight *w, int64_t r0, int64_t r1, void *ds
     int64_t r = r0;
     if (d && w->layout == KERN_LAYOUT_X4) {
         const int nb = (int)(w->ne[0] / d->be);
+        for (; r % KERN_RP_R == 0 && r + KERN_RP_R <= r1 && r / KERN_RP_R < ng; r += KERN_RP_R)
+            rp_group(d, (uint8_t *)(uintptr_t)w->data + (size_t)r * w->nb_row, out + (size_t)(r - r0) * w->nb_row, w->nb_row, nb, 0);
         for (; r < r1 && r / KERN_RP_R < ng; r++) {
             uint8_t *g = (uint8_t *)w->data + (size_t)(r / KERN_RP_R) * KERN_RP_R * w->nb_row;
             uint8_t *o = out + (size_t)(r - r0) * w->nb_row;

@@ -240,7 +240,7 @@ AI __m256 k2_rp_h2f(const uint8_t *p, int stride) {
 #define KR_NV 2
 #define KR_VB 32
 #define KR_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define KR_SET1_32 _mm256_set1_epi32
+#define KR_OFF(x) _mm256_blend_epi32(_mm256_setzero_si256(), _mm256_set1_epi32(x), 0x11)
 #define KR_DOTU(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), K2_ONES16))
 #define KR_DOTS(acc, a, b) KR_DOTU(acc, _mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a))
 #define KR_DOTQ8 KR_DOTS
@@ -250,6 +250,12 @@ AI __m256 k2_rp_h2f(const uint8_t *p, int stride) {
     _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(const void *)(p))), \
                                 _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1))
 #define KR_BITS(v, bit) _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit)
+#define KR_SEL(a, b, m) _mm256_or_si256(_mm256_and_si256(a, m), _mm256_andnot_si256(m, b))
+#define KR_CN 2
+#define KR_COMB(p, a) \
+    _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p))), _mm256_permute_ps(_mm256_loadu_ps(&(a)->d), 0))
+#define KR_COMB_ROWS(v, cc, h) \
+    _mm256_permutevar8x32_ps(v, _mm256_add_epi32(_mm256_set1_epi32(4 * (cc) + 2 * (h)), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)))
 #define KR_MULLO _mm256_mullo_epi32
 #define KR_FV __m256
 #define KR_FE 8

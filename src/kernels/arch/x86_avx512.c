@@ -268,17 +268,25 @@ AI __m512 k5_rp_h2f(const uint8_t *p, const int stride) {
 #define KR_NV 1
 #define KR_VB 64
 #define KR_LOAD(p) _mm512_loadu_si512((const void *)(p))
-#define KR_SET1_32 _mm512_set1_epi32
+#define KR_OFF(x) _mm512_maskz_set1_epi32(0x1111, x)
 #define KR_DOTU(acc, u, s) _mm512_dpbusd_epi32(acc, u, s)
 #define KR_DOTS(acc, a, b) \
     _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(a), _mm512_mask_sub_epi8(b, _mm512_movepi8_mask(a), _mm512_setzero_si512(), b))
 #define KR_DOTQ8(acc, w, y) _mm512_dpbusd_epi32(acc, _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80)), y)
-#define KR_Q8_INIT(o) _mm512_set1_epi32(o)
+#define KR_Q8_INIT KR_OFF
 #define KR_H2F k5_rp_h2f
 #define KR_QH4(p) \
     _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), \
                              _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 #define KR_BITS(v, bit) _mm512_movm_epi8(_mm512_test_epi8_mask(v, bit))
+#define KR_SEL(a, b, m) _mm512_ternarylogic_epi64(m, a, b, 0xCA)
+#define KR_CN 4
+#define KR_COMB(p, a) \
+    _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p))), \
+                  _mm512_permute_ps(_mm512_loadu_ps(&(a)->d), 0))
+#define KR_COMB_ROWS(v, cc, h) \
+    ((void)(h), _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set1_epi32(4 * (cc)), \
+                                                      _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)), v))
 #define KR_MULLO _mm512_mullo_epi32
 #define KR_FV __m512
 #define KR_FE 16
