@@ -255,11 +255,18 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
         return;
     }
     if (job->rp) {
-        /* one token on the repacked weight: whole groups through the kernel, the plain tail rows
-         * (after the last group) one by one */
+        /* the repacked weight, token by token (so that a token's result does not depend on the
+         * batch it is in; the chunk stays in L2 after the first): whole groups through the
+         * kernel, the plain tail rows (after the last group) one by one */
         const long rg = r1 < w->ne[1] / KERN_RP_R * KERN_RP_R ? r1 : w->ne[1] / KERN_RP_R * KERN_RP_R;
-        if (rg > r0) job->rp(k, wd + (size_t)r0 * w->nb_row, (int)((rg - r0) / KERN_RP_R), job->xq, job->aux, job->y + r0);
-        for (long r = rg > r0 ? rg : r0; r < r1; r++) job->vec_dot(k, job->y + r, wd + (size_t)r * w->nb_row, job->xq);
+        for (int j = 0; j < job->n; j++) {
+            const char *xj = job->xq + (size_t)j * job->xstride;
+            float *yj = job->y + j * job->ldy;
+            if (rg > r0)
+                job->rp(k, wd + (size_t)r0 * w->nb_row, (int)((rg - r0) / KERN_RP_R), xj,
+                        (const struct kern_aux *)((const char *)job->aux + (size_t)j * job->auxstride), yj + r0);
+            for (long r = rg > r0 ? rg : r0; r < r1; r++) job->vec_dot(k, yj + r, wd + (size_t)r * w->nb_row, xj);
+        }
         return;
     }
     if (job->pack && r1 - r0 >= KERN_PACK_R) {
@@ -370,7 +377,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
     int rp = 0, unrep = 0;
     for (int i = 0; i < nw; i++) {
         if (w[i]->layout != KERN_LAYOUT_X4) continue;
-        if (n == 1 && w[i]->type < QT_COUNT && isa->rp_gemv[w[i]->type]) rp = 1;
+        if (n < KERN_PACK_MIN_N && w[i]->type < QT_COUNT && isa->rp_gemv[w[i]->type]) rp = 1;
         else unrep = 1;
     }
     job.auxstride = kern_aux_stride(w[0]->type, job.k);
@@ -391,7 +398,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
     long total_rows = 0;
     for (int i = 0; i < nw; i++) total_rows += (long)w[i]->ne[1];
     /* one chunk size for the whole job, from all its rows, so that its items cost alike */
-    const long chunk = kern_chunk(total_rows, n, nth, packing, unrep);
+    const long chunk = kern_chunk(total_rows, n, nth, packing, unrep || (rp && n > 1));
     job.first[0] = 0;
     for (int i = 0; i < nw; i++) {
         const struct qtype_traits *ti = qtype_get(w[i]->type);
@@ -410,7 +417,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         job.tile_cs[i] = tc > 0 && tc <= KERN_TILE_C_MAX ? tc : KERN_TILE_C;
         job.dots[i] = isa->vec_dot[w[i]->type] ? isa->vec_dot[w[i]->type] : ti->vec_dot;
         if (w[i]->layout == KERN_LAYOUT_X4) {
-            if (n == 1 && isa->rp_gemv[w[i]->type]) job.rps[i] = isa->rp_gemv[w[i]->type];
+            if (n < KERN_PACK_MIN_N && isa->rp_gemv[w[i]->type]) job.rps[i] = isa->rp_gemv[w[i]->type];
             else job.unreps[i] = 1;
         }
         job.chunks[i] = chunk;
