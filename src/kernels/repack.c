@@ -105,6 +105,25 @@ static inline void rp_xfer(const struct rp_desc *d, uint8_t *grp, int nb, int i,
     }
 }
 
+/* One piece of the 4 rows: p (4 x len bytes, row r at r * len) <-> b + r * nb_row. */
+static inline void rp_piece4(uint8_t *p, uint8_t *b, size_t nb_row, unsigned len, int to_grp) {
+#define RP_PIECE4(L)                                                                              \
+    for (int r = 0; r < KERN_RP_R; r++) {                                                         \
+        if (to_grp) memcpy(p + r * (L), b + r * nb_row, (L));                                     \
+        else memcpy(b + r * nb_row, p + r * (L), (L));                                            \
+    }                                                                                             \
+    break;
+    switch (len) {
+    case 2: RP_PIECE4(2)
+    case 4: RP_PIECE4(4)
+    case 8: RP_PIECE4(8)
+    case 16: RP_PIECE4(16)
+    case 64: RP_PIECE4(64)
+    default: RP_PIECE4(len)
+    }
+#undef RP_PIECE4
+}
+
 /* A whole group between its repacked form (grp) and 4 plain rows (rows, nb_row bytes apart),
  * in the repacked order (one sequential pass over grp). */
 static void rp_group(const struct rp_desc *d, uint8_t *grp, uint8_t *rows, size_t nb_row, int nb, int to_grp) {
@@ -114,23 +133,15 @@ static void rp_group(const struct rp_desc *d, uint8_t *grp, uint8_t *rows, size_
         for (int c = 0; c < ncs; c++) {
             uint8_t *b = rows + (size_t)(s0 + c) * d->bs;
             for (int j = 0; j < d->npc; j++) {
-                const unsigned len = d->pc[j].len, off = d->pc[j].off;
-                for (int r = 0; r < KERN_RP_R; r++, p += len) {
-                    if (to_grp) rp_copy(p, b + r * nb_row + off, len);
-                    else rp_copy(b + r * nb_row + off, p, len);
-                }
+                rp_piece4(p, b + d->pc[j].off, nb_row, d->pc[j].len, to_grp);
+                p += KERN_RP_R * d->pc[j].len;
             }
         }
-        for (int j = 0; j < d->ngp; j++) {
-            const unsigned len = d->gp[j].len, off = d->gp[j].off;
+        for (int j = 0; j < d->ngp; j++)
             for (int c = 0; c < ncs; c++) {
-                uint8_t *b = rows + (size_t)(s0 + c) * d->bs;
-                for (int r = 0; r < KERN_RP_R; r++, p += len) {
-                    if (to_grp) rp_copy(p, b + r * nb_row + off, len);
-                    else rp_copy(b + r * nb_row + off, p, len);
-                }
+                rp_piece4(p, rows + (size_t)(s0 + c) * d->bs + d->gp[j].off, nb_row, d->gp[j].len, to_grp);
+                p += KERN_RP_R * d->gp[j].len;
             }
-        }
     }
 }
 
