@@ -100,7 +100,10 @@ static inline struct edgellm_model_params edgellm_model_default_params(void) {
 }
 
 /* Loads a GGUF file. On failure *out is NULL and err (if err_size > 0) holds one line naming
- * what is wrong. The weights stay in the mapped file. params NULL: the defaults. */
+ * what is wrong. The weights stay in the mapped file, except the matrices that the CPU's kernels
+ * decode faster repacked: those are rewritten into memory (on n_threads threads), their pages of
+ * the mapping released as it goes (EDGELLM_REPACK=0 in the environment turns this off).
+ * params NULL: the defaults. */
 EDGELLM_API edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
                                               struct edgellm_model **out, char *err, size_t err_size);
 EDGELLM_API void edgellm_model_free(struct edgellm_model *model);

@@ -17,6 +17,11 @@ uint64_t os_map_size(const struct os_map *m);
 void os_unmap(struct os_map *m);
 /* Advises the kernel that [p, p+n) of a mapping will not be needed (after repacking). */
 void os_map_release(const struct os_map *m, const void *p, size_t n);
+/* n bytes of zeroed, page-aligned anonymous memory for long-lived bulk data (repacked weights),
+ * backed by huge pages where the system allows (fewer TLB misses when streamed); NULL on
+ * failure. Freed with os_free_big(p, n). */
+void *os_alloc_big(size_t n);
+void os_free_big(void *p, size_t n);
 int os_n_cores(void);
 double os_time_s(void);
 #endif

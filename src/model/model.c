@@ -1,7 +1,8 @@
 /* Model loading: maps the GGUF file, reads the hyperparameters of the architecture's row in the
  * table (model/arch.c; llama.cpp's defaults for absent keys), binds every weight the row names to
- * a view into the mapping after checking its shape and type, and loads the vocabulary. Nothing here copies
- * weights. `vocab_only` loads accept any architecture and files without tensors.
+ * a view into the mapping after checking its shape and type, and loads the vocabulary. The matrices the active
+ * kernels decode faster row-interleaved are then repacked in memory (repack_weights); everything
+ * else stays in the mapping. `vocab_only` loads accept any architecture and files without tensors.
  */
 #include "model/model.h"
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "core/os.h"
+#include "core/threadpool.h"
 #include "core/util.h"
 #include "quant/qtypes.h"
 #include "text/vocab.h"
@@ -284,6 +286,62 @@ static int bind_weights(struct edgellm_model *m) {
     return 0;
 }
 
+/* Repacks, in memory, the matrices the active kernels decode faster row-interleaved
+ * (kern_repack_wanted), one after another on n_threads threads, releasing each one's pages of
+ * the mapping as it goes (peak memory about one copy of the model). Weights sharing a tensor
+ * (tied output and embedding) share the copy. EDGELLM_REPACK=0 keeps every weight in the
+ * mapping. Returns 0, or -1 when out of memory (the model then stays as mapped). */
+static int repack_weights(struct edgellm_model *m, int n_threads) {
+    const char *env = getenv("EDGELLM_REPACK");
+    if (env && !strcmp(env, "0")) return 0;
+    const uint32_t nl = m->hp.n_layer;
+    const size_t nw = (size_t)nl * 7 + 2;
+    struct weight **ws = malloc(nw * sizeof *ws);
+    if (!ws) return -1;
+    size_t n = 0, total = 0;
+    for (uint32_t il = 0; il < nl; il++) {
+        struct layer_weights *L = &m->layers[il];
+        struct weight *lw[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (int i = 0; i < 7; i++) ws[n++] = lw[i];
+    }
+    ws[n++] = &m->output;
+    ws[n++] = &m->tok_embd; /* repacked only when it is the output too */
+    const int tied = m->output.data == m->tok_embd.data;
+    for (size_t i = 0; i < n; i++) {
+        int first = kern_repack_wanted(ws[i]) && (ws[i] != &m->tok_embd || tied);
+        for (size_t j = 0; first && j < i; j++) first = ws[j]->data != ws[i]->data;
+        if (first) total += kern_repack_bytes(ws[i]);
+    }
+    if (!total) {
+        free(ws);
+        return 0;
+    }
+    char *dst = os_alloc_big(total);
+    struct threadpool *tp = tp_new(n_threads > 0 ? n_threads : os_n_cores());
+    if (!dst || !tp) {
+        os_free_big(dst, total);
+        tp_free(tp);
+        free(ws);
+        return -1;
+    }
+    m->repacked = dst;
+    m->repacked_size = total;
+    for (size_t i = 0; i < n; i++) {
+        if (ws[i]->layout != KERN_LAYOUT_ROWS || !kern_repack_wanted(ws[i]) || (ws[i] == &m->tok_embd && !tied)) continue;
+        const void *src = ws[i]->data;
+        kern_repack_weight(tp, m->gguf->os_map, ws[i], dst);
+        for (size_t j = i; j < n; j++)
+            if (ws[j]->data == src) {
+                ws[j]->data = dst;
+                ws[j]->layout = KERN_LAYOUT_X4;
+            }
+        dst += kern_repack_bytes(ws[i]);
+    }
+    tp_free(tp);
+    free(ws);
+    return 0;
+}
+
 static void type_histogram(struct edgellm_model *m) {
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
         uint32_t t = m->gguf->tensors[i].type;
@@ -356,6 +414,11 @@ edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_p
     /* use_mlock: a failure is a warning on the model, not a load error (the weights still work
      * from the page cache) */
     if (p.use_mlock && m->gguf->os_map) os_map_lock(m->gguf->os_map, m->warning, sizeof m->warning);
+    if (!p.vocab_only && repack_weights(m, p.n_threads)) {
+        util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory repacking the weights of %s", path);
+        edgellm_model_free(m);
+        return EDGELLM_ERR_NOMEM;
+    }
     *out = m;
     return EDGELLM_OK;
 }
@@ -367,6 +430,7 @@ void edgellm_model_free(struct edgellm_model *m) {
         for (uint64_t i = 0; i < m->gguf->n_kv; i++) free(m->meta_keys[i]);
     free(m->meta_keys);
     gguf_close(m->gguf);
+    os_free_big(m->repacked, m->repacked_size);
     free(m->layers);
     free(m->hp.layer);
     free(m->arch_name);

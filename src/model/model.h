@@ -61,6 +61,8 @@ struct edgellm_model {
     struct weight rope_freqs;     /* (n_rot/2) f32 factors, data NULL when absent (llama3) */
     struct weight rope_long, rope_short; /* (n_rot/2) f32 LongRoPE factors (phi3), data NULL when absent */
     struct layer_weights *layers; /* [n_layer] */
+    void *repacked;               /* the repacked weights (os_alloc_big), NULL if none */
+    size_t repacked_size;
     char *arch_name, *name, *chat_template;  /* owned, NUL-terminated */
     char **meta_keys;             /* [n_kv] NUL-terminated copies of the metadata keys */
     int32_t n_type_hist;
