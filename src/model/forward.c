@@ -70,6 +70,27 @@ static void rmsnorm_rows(float *y, const float *x, const struct weight *g, int n
     for (int t = 0; t < n; t++) kern_rmsnorm(y + (size_t)t * e, x + (size_t)t * e, g->data, (int)e, eps);
 }
 
+/* gate = silu(gate) * up over n tokens of n_ff values, split across the pool's threads in whole
+ * cache lines (the work is the same per element, so equal parts). */
+struct swiglu_job {
+    float *gate;
+    const float *up;
+    long n;
+};
+
+static void swiglu_worker(void *arg, int ith, int nth) {
+    struct swiglu_job *job = arg;
+    long lo, hi;
+    tp_split(job->n, 16, ith, nth, &lo, &hi);
+    if (hi > lo) kern_silu_mul(job->gate + lo, job->up + lo, (int)(hi - lo));
+}
+
+static void swiglu(struct edgellm_context *c, int n) {
+    struct swiglu_job job = {c->gate, c->up, (long)n * (long)c->model->hp.n_ff};
+    if (n == 1) swiglu_worker(&job, 0, 1); /* decode: 8,960 values, not worth a pool round trip */
+    else tp_run(c->tp, swiglu_worker, &job);
+}
+
 /* Runs one micro-batch of n tokens (already validated; cache rows for their positions exist).
  * want[t] marks tokens whose logits go to c->logits rows starting at out0. */
 static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token *tok, const int8_t *want, int n, int32_t *n_out) {
@@ -110,7 +131,7 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             const int64_t ld[2] = {hp->n_ff, hp->n_ff};
             kern_matmul_n(c->tp, 2, ws, c->xn, n, ys, ld, c->mm_scratch);
         }
-        for (int t = 0; t < n; t++) kern_silu_mul(c->gate + (size_t)t * hp->n_ff, c->up + (size_t)t * hp->n_ff, (int)hp->n_ff);
+        swiglu(c, n);
         kern_matmul(c->tp, &L->w_down, c->gate, n, c->xn, e, c->mm_scratch);
         for (size_t i = 0; i < (size_t)n * e; i++) c->x[i] += c->xn[i];
     }
