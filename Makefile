@@ -4,7 +4,7 @@ SHARED ?= ../shared
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-sanitize test-aarch64 fuzz bench clean
+.PHONY: all deps build demo test test-sanitize test-aarch64 fuzz bench bench-kernels clean
 
 all: build
 
@@ -29,6 +29,11 @@ test-sanitize:
 	@cmake -S . -B build-san -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELLM_SANITIZE=ON -DEDGELLM_SHARED_DIR=$(abspath $(SHARED)) >/dev/null
 	@cmake --build build-san -j$(JOBS)
 	@cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 EDGELLM_SANITIZED=1 ctest --output-on-failure -j$(JOBS)
+
+# The kernel micro-benchmark (bench/kernels.c): decode GB/s from DRAM beside the machine's membw.
+bench-kernels: build
+	@cmake --build $(BUILD) -j$(JOBS) --target bench_kernels
+	@$(BUILD)/bench_kernels $(BENCH_ARGS)
 
 -include mk/extra.mk
 
