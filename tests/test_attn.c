@@ -15,6 +15,7 @@
 #include "edgellm.h"
 #include "kernels/attn.h"
 #include "kernels/kernels.h"
+#include "quant/qtypes.h"
 #include "testutil.h"
 
 static uint32_t rng = 12345;
@@ -50,8 +51,22 @@ static void test_kernels(const char *isa_name) {
                 for (size_t i = 0; i < lds * nq; i++) s1[i] = s2[i] = -7.0f;
                 for (size_t i = 0; i < ldo * nq; i++) o1[i] = o2[i] = frand();
                 const float scale = 1.0f / sqrtf((float)hd) * 3.0f;
-                ref->qk(s1, lds, q, ldq, nq, k, ldk, nk, hd, scale);
-                ka->qk(s2, lds, q, ldq, nq, k, ldk, nk, hd, scale);
+                /* the same keys and values as f16 rows (2 bytes of padding per row) */
+                const size_t nbh = ldk * 2 + 2;
+                char *kh = malloc(nbh * nk), *vh = malloc(nbh * nk);
+                for (int j = 0; j < nk; j++) {
+                    qtype_get(QT_F16)->from_float(k + (size_t)j * ldk, kh + (size_t)j * nbh, hd);
+                    qtype_get(QT_F16)->from_float(v + (size_t)j * ldk, vh + (size_t)j * nbh, hd);
+                }
+                float *s3 = malloc(sizeof(float) * lds * nq), *s4 = malloc(sizeof(float) * lds * nq);
+                memcpy(s3, s1, sizeof(float) * lds * nq);
+                memcpy(s4, s1, sizeof(float) * lds * nq);
+                ref->qk_f16(s3, lds, q, ldq, nq, kh, nbh, nk, hd, scale);
+                ka->qk_f16(s4, lds, q, ldq, nq, kh, nbh, nk, hd, scale);
+                float e16 = max_rel(s4, s3, lds * (size_t)nq);
+                CHECKF(e16 < 1e-5f, "%s qk_f16 nq %d nk %d hd %d: rel err %g", isa_name, nq, nk, hd, e16);
+                ref->qk_f32(s1, lds, q, ldq, nq, k, ldk * sizeof(float), nk, hd, scale);
+                ka->qk_f32(s2, lds, q, ldq, nq, k, ldk * sizeof(float), nk, hd, scale);
                 float e = max_rel(s2, s1, lds * (size_t)nq); /* relative to the tile's largest score */
                 CHECKF(e < 1e-5f, "%s qk nq %d nk %d hd %d: rel err %g", isa_name, nq, nk, hd, e);
                 for (int r = 0; r < nq; r++) { /* ranges: full, causal-like, empty, window-like */
@@ -72,13 +87,26 @@ static void test_kernels(const char *isa_name) {
                     CHECK(mx1[r] == mx2[r]);
                 }
                 CHECKF(e < 2e-6f, "%s softmax nq %d nk %d: rel err %g", isa_name, nq, nk, e);
-                ref->pv(o1, ldo, c1, s1, lds, nq, v, ldk, nk, hd);
-                ka->pv(o2, ldo, c1, s1, lds, nq, v, ldk, nk, hd);
+                float *o3 = malloc(sizeof(float) * ldo * nq), *o4 = malloc(sizeof(float) * ldo * nq);
+                memcpy(o3, o1, sizeof(float) * ldo * nq);
+                memcpy(o4, o1, sizeof(float) * ldo * nq);
+                ref->pv_f32(o1, ldo, c1, s1, lds, nq, v, ldk * sizeof(float), nk, hd);
+                ka->pv_f32(o2, ldo, c1, s1, lds, nq, v, ldk * sizeof(float), nk, hd);
                 e = 0;
                 for (int r = 0; r < nq; r++) e = fmaxf(e, max_rel(o2 + r * ldo, o1 + r * ldo, (size_t)hd));
                 CHECKF(e < 1e-5f, "%s pv nq %d nk %d hd %d: rel err %g", isa_name, nq, nk, hd, e);
+                ref->pv_f16(o3, ldo, c1, s1, lds, nq, vh, nbh, nk, hd);
+                ka->pv_f16(o4, ldo, c1, s1, lds, nq, vh, nbh, nk, hd);
+                e = 0;
+                for (int r = 0; r < nq; r++) e = fmaxf(e, max_rel(o4 + r * ldo, o3 + r * ldo, (size_t)hd));
+                CHECKF(e < 1e-5f, "%s pv_f16 nq %d nk %d hd %d: rel err %g", isa_name, nq, nk, hd, e);
+                /* f16 rows hold the f32 values to ~1e-3: the two paths agree to that */
+                e = 0;
+                for (int r = 0; r < nq; r++) e = fmaxf(e, max_rel(o3 + r * ldo, o1 + r * ldo, (size_t)hd));
+                CHECKF(e < 1e-2f && e16 < 1e-5f, "%s f16 vs f32 rows: rel err %g", isa_name, e);
                 checked++;
-                free(q), free(k), free(v), free(s1), free(s2), free(o1), free(o2);
+                free(q), free(k), free(v), free(s1), free(s2), free(s3), free(s4), free(o1), free(o2), free(o3), free(o4);
+                free(kh), free(vh);
             }
     printf("isa %s: %d kernel cases (attention table %s)\n", isa_name, checked, ka->name);
 }

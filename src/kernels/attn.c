@@ -4,18 +4,35 @@
  */
 #include "kernels/attn.h"
 #include "kernels/kernels.h"
+#include "quant/qtypes.h"
 
 #include <math.h>
 #include <string.h>
 
-static void attn_qk_ref(float *s, size_t lds, const float *q, size_t ldq, int nq, const float *k, size_t ldk, int nk,
-                        int hd, float scale) {
+/* Element i of row j (nb bytes apart) of f32 or f16 values. */
+static float attn_el(const void *base, size_t nb, int j, int i, int f16) {
+    const char *row = (const char *)base + (size_t)j * nb;
+    return f16 ? fp16_to_f32(((const fp16_t *)(const void *)row)[i]) : ((const float *)(const void *)row)[i];
+}
+
+static void attn_qk(float *s, size_t lds, const float *q, size_t ldq, int nq, const void *k, size_t nbk, int nk, int hd,
+                    float scale, int f16) {
     for (int r = 0; r < nq; r++)
         for (int j = 0; j < nk; j++) {
             double d = 0;
-            for (int i = 0; i < hd; i++) d += (double)(q[(size_t)r * ldq + i] * k[(size_t)j * ldk + i]);
+            for (int i = 0; i < hd; i++) d += (double)(q[(size_t)r * ldq + i] * attn_el(k, nbk, j, i, f16));
             s[(size_t)r * lds + j] = (float)d * scale;
         }
+}
+
+static void attn_qk_f32_ref(float *s, size_t lds, const float *q, size_t ldq, int nq, const void *k, size_t nbk, int nk,
+                            int hd, float scale) {
+    attn_qk(s, lds, q, ldq, nq, k, nbk, nk, hd, scale, 0);
+}
+
+static void attn_qk_f16_ref(float *s, size_t lds, const float *q, size_t ldq, int nq, const void *k, size_t nbk, int nk,
+                            int hd, float scale) {
+    attn_qk(s, lds, q, ldq, nq, k, nbk, nk, hd, scale, 1);
 }
 
 static void attn_softmax_ref(float *s, size_t lds, int nq, int nk, const int32_t *lo, const int32_t *hi, float *mx,
@@ -42,19 +59,30 @@ static void attn_softmax_ref(float *s, size_t lds, int nq, int nk, const int32_t
     }
 }
 
-static void attn_pv_ref(float *o, size_t ldo, const float *corr, const float *p, size_t ldp, int nq, const float *v,
-                        size_t ldv, int nk, int hd) {
+static void attn_pv(float *o, size_t ldo, const float *corr, const float *p, size_t ldp, int nq, const void *v, size_t nbv,
+                    int nk, int hd, int f16) {
     for (int r = 0; r < nq; r++) {
         float *or = o + (size_t)r * ldo;
         for (int i = 0; i < hd; i++) {
             float a = or[i] * corr[r];
-            for (int j = 0; j < nk; j++) a += p[(size_t)r * ldp + j] * v[(size_t)j * ldv + i];
+            for (int j = 0; j < nk; j++) a += p[(size_t)r * ldp + j] * attn_el(v, nbv, j, i, f16);
             or[i] = a;
         }
     }
 }
 
-static const struct kern_attn_isa kern_attn_scalar = {"scalar", attn_qk_ref, attn_softmax_ref, attn_pv_ref};
+static void attn_pv_f32_ref(float *o, size_t ldo, const float *corr, const float *p, size_t ldp, int nq, const void *v,
+                            size_t nbv, int nk, int hd) {
+    attn_pv(o, ldo, corr, p, ldp, nq, v, nbv, nk, hd, 0);
+}
+
+static void attn_pv_f16_ref(float *o, size_t ldo, const float *corr, const float *p, size_t ldp, int nq, const void *v,
+                            size_t nbv, int nk, int hd) {
+    attn_pv(o, ldo, corr, p, ldp, nq, v, nbv, nk, hd, 1);
+}
+
+static const struct kern_attn_isa kern_attn_scalar = {"scalar", attn_qk_f32_ref, attn_qk_f16_ref, attn_softmax_ref,
+                                                      attn_pv_f32_ref, attn_pv_f16_ref};
 
 const struct kern_attn_isa *kern_attn_ref(void) { return &kern_attn_scalar; }
 

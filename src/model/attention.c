@@ -17,8 +17,9 @@
 
 /* Attention, flash style: a tile of up to ATT_TILE consecutive tokens of one sequence and one
  * kv head, with the gq query heads that share it (nq = tokens x gq query rows), walks the cached
- * positions in chunks of ATT_CHUNK rows. Each K/V chunk is converted to f32 once for the whole
- * tile, and the tile is three small matrix products (kernels/attn.h): S = Q Kᵀ (nq x chunk), an
+ * positions in chunks of ATT_CHUNK rows. An f16 cache is read in place (converted in registers);
+ * other cache types are converted to f32 once per chunk for the whole tile. The tile is three
+ * small matrix products (kernels/attn.h): S = Q Kᵀ (nq x chunk), an
  * online softmax of S (running max and sum per row), O = corr O + P V; so no score matrix larger
  * than nq x chunk is ever held. Which keys a query row may see is a range [lo, hi) of the chunk
  * (attn_row_range: causal today; a sliding window is a lower bound there).
@@ -50,8 +51,8 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
     uint32_t hd = hp->head_dim, gq = hp->n_head / hp->n_head_kv, nq = (uint32_t)nt * gq;
     int32_t seq = c->ub_seq[t0];
     float *qt = scratch;                             /* (nq, hd) the tile's query rows */
-    float *kc = qt + (size_t)nq * hd;                /* (ATT_CHUNK, hd) keys */
-    float *vc = kc + ATT_CHUNK * (size_t)hd;         /* (ATT_CHUNK, hd) values */
+    float *kc = qt + (size_t)nq * hd;                /* (ATT_CHUNK, hd) keys as f32 (when not f16) */
+    float *vc = kc + ATT_CHUNK * (size_t)hd;         /* (ATT_CHUNK, hd) values as f32 (when not f16) */
     float *p = vc + ATT_CHUNK * (size_t)hd;          /* (nq, ATT_CHUNK) scores, then probabilities */
     float *mx = p + (size_t)nq * ATT_CHUNK;          /* (nq) running max */
     float *sum = mx + nq;                            /* (nq) running sum */
@@ -59,6 +60,7 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
     float *acc = corr + nq;                          /* (nq, hd) running output */
     int32_t *lo = (int32_t *)(acc + (size_t)nq * hd), *hi = lo + nq; /* (nq) each: visible keys of the chunk */
     const float scale = 1.0f / sqrtf((float)hd);
+    const int f16 = c->kv_qtype == QT_F16;
     size_t slice = qtype_row_size(c->kv_qtype, (int64_t)g * hd); /* byte offset of head g in a row */
     for (int t = 0; t < nt; t++)
         memcpy(qt + (size_t)t * gq * hd, c->q + ((size_t)(t0 + t) * hp->n_head + (size_t)g * gq) * hd,
@@ -72,14 +74,20 @@ static void attn_tile(struct edgellm_context *c, uint32_t il, int t0, int nt, ui
     if (p1 > n_pos) p1 = n_pos;
     for (uint32_t j0 = p0; j0 < p1; j0 += ATT_CHUNK) {
         int nj = (int)(p1 - j0 < ATT_CHUNK ? p1 - j0 : ATT_CHUNK);
-        kern_attn_load_rows(c->kv_qtype, kv_row(c, c->k_cache, seq, il, j0) + slice, c->kv_row_bytes, nj, (int)hd, kc, hd);
-        kern_attn_load_rows(c->kv_qtype, kv_row(c, c->v_cache, seq, il, j0) + slice, c->kv_row_bytes, nj, (int)hd, vc, hd);
+        const uint8_t *kr = kv_row(c, c->k_cache, seq, il, j0) + slice, *vr = kv_row(c, c->v_cache, seq, il, j0) + slice;
         for (int t = 0; t < nt; t++)
             for (uint32_t h = 0; h < gq; h++)
                 attn_row_range((uint32_t)c->ub_pos[t0 + t], j0, &lo[(uint32_t)t * gq + h], &hi[(uint32_t)t * gq + h]);
-        ka->qk(p, ATT_CHUNK, qt, hd, (int)nq, kc, hd, nj, (int)hd, scale);
+        if (f16) { /* read in place */
+            ka->qk_f16(p, ATT_CHUNK, qt, hd, (int)nq, kr, c->kv_row_bytes, nj, (int)hd, scale);
+        } else {
+            kern_attn_load_rows(c->kv_qtype, kr, c->kv_row_bytes, nj, (int)hd, kc, hd);
+            kern_attn_load_rows(c->kv_qtype, vr, c->kv_row_bytes, nj, (int)hd, vc, hd);
+            ka->qk_f32(p, ATT_CHUNK, qt, hd, (int)nq, kc, hd * sizeof(float), nj, (int)hd, scale);
+        }
         ka->softmax(p, ATT_CHUNK, (int)nq, nj, lo, hi, mx, sum, corr);
-        ka->pv(acc, hd, corr, p, ATT_CHUNK, (int)nq, vc, hd, nj, (int)hd);
+        if (f16) ka->pv_f16(acc, hd, corr, p, ATT_CHUNK, (int)nq, vr, c->kv_row_bytes, nj, (int)hd);
+        else ka->pv_f32(acc, hd, corr, p, ATT_CHUNK, (int)nq, vc, hd * sizeof(float), nj, (int)hd);
     }
     if (part) {
         for (uint32_t r = 0; r < nq; r++) {

@@ -10,6 +10,7 @@ typedef __m256 V;
 #define V_ZERO() _mm256_setzero_ps()
 #define V_SET1(x) _mm256_set1_ps(x)
 #define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define V_STORE(p, v) _mm256_storeu_ps((p), (v))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_ADD(a, b) _mm256_add_ps((a), (b))
@@ -55,6 +56,7 @@ AI __m256 xa_exp(__m256 x) {
 #define V_HMAX(v) xa_hmax8(v)
 #define V_HSUM4(a, b, c, d, t) xa_hsum4((a), (b), (c), (d), (t))
 #define V_EXP(x) xa_exp(x)
+#define XA_NR 2
 #define ATTN_TABLE_NAME kern_attn_avx2
 #define ATTN_ISA_NAME "avx2"
 

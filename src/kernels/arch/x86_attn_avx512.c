@@ -10,6 +10,7 @@ typedef __m512 V;
 #define V_ZERO() _mm512_setzero_ps()
 #define V_SET1(x) _mm512_set1_ps(x)
 #define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_LOADH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define V_STORE(p, v) _mm512_storeu_ps((p), (v))
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
@@ -44,6 +45,7 @@ AI __m512 xa_exp(__m512 x) {
 #define V_HMAX(v) _mm512_reduce_max_ps(v)
 #define V_HSUM4(a, b, c, d, t) xa_hsum4((a), (b), (c), (d), (t))
 #define V_EXP(x) xa_exp(x)
+#define XA_NR 6
 #define ATTN_TABLE_NAME kern_attn_avx512
 #define ATTN_ISA_NAME "avx512"
 
