@@ -4,7 +4,7 @@ SHARED ?= ../shared
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-full test-sanitize test-tsan test-aarch64 fuzz bench clean
+.PHONY: all deps build demo test test-full test-sanitize test-tsan test-aarch64 fuzz bench bench-kernels clean
 
 all: build
 
@@ -43,6 +43,11 @@ test-tsan:
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELLM_TSAN=ON -DEDGELLM_SHARED_DIR=$(abspath $(SHARED)) >/dev/null
 	@cmake --build build-tsan -j$(JOBS) --target edgellm test_threadpool test_threads
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:exitcode=66:second_deadlock_stack=1 EDGELLM_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -R '^($(TSAN_TESTS))$$'
+
+# The kernel micro-benchmark (bench/kernels.c): decode GB/s from DRAM beside the machine's membw.
+bench-kernels: build
+	@cmake --build $(BUILD) -j$(JOBS) --target bench_kernels
+	@$(BUILD)/bench_kernels $(BENCH_ARGS)
 
 -include mk/extra.mk
 

@@ -173,6 +173,12 @@ EDGELLM_API edgellm_status edgellm_model_layer(const struct edgellm_model *model
 EDGELLM_API int edgellm_model_n_tensor_types(const struct edgellm_model *model);
 EDGELLM_API const char *edgellm_model_tensor_type(const struct edgellm_model *model, int i, uint64_t *count);
 
+/* Bytes of weights one decoded token reads: every matrix of the blocks and the output projection
+ * (also when it is the tied embedding table), not the input token's embedding row nor the norms
+ * and biases. 0 for a vocab-only or unsupported model. Divided into bytes/s it gives tokens/s at a
+ * memory bandwidth. */
+EDGELLM_API uint64_t edgellm_model_weight_bytes_per_token(const struct edgellm_model *model);
+
 /* Metadata access: the i-th key (NULL when out of range) and its value rendered as text (arrays
  * abbreviated; snprintf rule, -EDGELLM_ERR_ARG when i is out of range). */
 EDGELLM_API const char *edgellm_model_meta_key(const struct edgellm_model *model, uint64_t i);

@@ -165,12 +165,16 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
     c->mm_scratch = xalloc(mm, &total);
     uint32_t gq = hp->n_head / hp->n_head_kv;
     size_t nq = (size_t)ATT_TILE * gq;
-    c->att_scratch_stride = 2 * ATT_CHUNK * (size_t)hp->head_dim + nq * ATT_CHUNK + 2 * nq + nq * hp->head_dim + 16;
+    /* attn_tile: q tile, K and V chunks, scores, max/sum/corr, output, lo/hi (int32, float-sized) */
+    c->att_scratch_stride = nq * hp->head_dim + 2 * ATT_CHUNK * (size_t)hp->head_dim + nq * ATT_CHUNK + 3 * nq +
+                            nq * hp->head_dim + 2 * nq + 16;
     c->att_scratch = xalloc((size_t)n_threads * c->att_scratch_stride * sizeof(float), &total);
+    size_t n_seg = (size_t)n_threads < ATT_MAX_SEG ? (size_t)n_threads : ATT_MAX_SEG;
+    c->att_part = xalloc((size_t)hp->n_head_kv * n_seg * gq * (hp->head_dim + 2) * sizeof(float), &total);
     c->tp = tp_new(n_threads);
     if (!c->k_cache || !c->v_cache || !c->seq_len || !c->seq_hi || !c->layer_off || !c->layer_rows || !c->x ||
         !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->rope_cache || !c->out_rows || !c->ub_pos || !c->ub_seq || !c->logits ||
-        !c->mm_scratch || !c->att_scratch || !c->tp) {
+        !c->mm_scratch || !c->att_scratch || !c->att_part || !c->tp) {
         util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory allocating %.1f MiB for the context (n_ctx %u x %u sequences)",
                  (double)total / (1024.0 * 1024.0), n_ctx, n_seq);
         edgellm_context_free(c);
@@ -204,6 +208,7 @@ void edgellm_context_free(struct edgellm_context *c) {
     free(c->logits);
     free(c->mm_scratch);
     free(c->att_scratch);
+    free(c->att_part);
     free(c);
 }
 

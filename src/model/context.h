@@ -14,6 +14,7 @@
 #define UBATCH 512
 #define ATT_CHUNK 64 /* cached positions whose K/V rows are converted to f32 at once */
 #define ATT_TILE 16  /* query tokens of one sequence that share each converted chunk */
+#define ATT_MAX_SEG 64 /* position segments of a one-token attention split across threads */
 
 struct edgellm_context {
     struct edgellm_model *model;
@@ -40,6 +41,7 @@ struct edgellm_context {
     void *mm_scratch;        /* quantized activations for kern_matmul */
     float *att_scratch;      /* per thread: see attn_tile */
     size_t att_scratch_stride;
+    float *att_part;         /* (n_head_kv, segments, gq, hd + 2) partial results of a split decode */
     float *logits;           /* (n_out_max, n_vocab) */
     int32_t n_logits;
     int32_t *ub_pos, *ub_seq; /* (n_ub) */

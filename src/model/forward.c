@@ -87,6 +87,30 @@ static void add_residual(float *x, float *y, const struct weight *post_norm, int
     for (size_t i = 0; i < (size_t)n * e; i++) x[i] += y[i];
 }
 
+/* gate = act(gate) * up (act: SiLU, or GELU-tanh) over n tokens of n_ff values, split across the pool's threads in whole
+ * cache lines (the work is the same per element, so equal parts). */
+struct swiglu_job {
+    float *gate;
+    const float *up;
+    long n;
+    int gelu; /* GELU-tanh (gemma3) instead of SiLU */
+};
+
+static void swiglu_worker(void *arg, int ith, int nth) {
+    struct swiglu_job *job = arg;
+    long lo, hi;
+    tp_split(job->n, 16, ith, nth, &lo, &hi);
+    if (hi <= lo) return;
+    if (job->gelu) kern_gelu_mul(job->gate + lo, job->up + lo, (int)(hi - lo));
+    else kern_silu_mul(job->gate + lo, job->up + lo, (int)(hi - lo));
+}
+
+static void swiglu(struct edgellm_context *c, int n) {
+    struct swiglu_job job = {c->gate, c->up, (long)n * (long)c->model->hp.n_ff, c->model->hp.arch->act == ACT_GELU_TANH};
+    if (n == 1) swiglu_worker(&job, 0, 1); /* decode: 8,960 values, not worth a pool round trip */
+    else tp_run(c->tp, swiglu_worker, &job);
+}
+
 /* Runs one micro-batch of n tokens (already validated; cache rows for their positions exist).
  * want[t] marks tokens whose logits go to c->logits rows starting at out0. */
 static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token *tok, const int8_t *want, int n, int32_t *n_out) {
@@ -143,12 +167,7 @@ static edgellm_status run_ubatch(struct edgellm_context *c, const edgellm_token 
             ctx_activation(c, (int32_t)il, "ffn_up", c->xn, n, e);
             kern_matmul_n(c->tp, 2, ws, c->xn, n, ys, ld, c->mm_scratch);
         }
-        for (int t = 0; t < n; t++) {
-            float *g = c->gate + (size_t)t * hp->n_ff;
-            const float *u = c->up + (size_t)t * hp->n_ff;
-            if (hp->arch->act == ACT_GELU_TANH) kern_gelu_mul(g, u, (int)hp->n_ff);
-            else kern_silu_mul(g, u, (int)hp->n_ff);
-        }
+        swiglu(c, n);
         ctx_activation(c, (int32_t)il, "ffn_down", c->gate, n, hp->n_ff);
         kern_matmul(c->tp, &L->w_down, c->gate, n, c->xn, e, c->mm_scratch);
         add_residual(c->x, c->xn, &L->post_ffn_norm, n, e, hp->norm_eps);

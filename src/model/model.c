@@ -513,6 +513,21 @@ edgellm_status edgellm_model_layer(const struct edgellm_model *m, uint32_t il, s
     return util_struct_out(out, &r, sizeof r, LAYER_DESC_SIZE_1_0);
 }
 
+
+static uint64_t weight_bytes(const struct weight *w) { return w->data ? (uint64_t)w->nb_row * (uint64_t)w->ne[1] : 0; }
+
+uint64_t edgellm_model_weight_bytes_per_token(const struct edgellm_model *m) {
+    if (!m || !m->supported || !m->layers) return 0;
+    uint64_t b = weight_bytes(&m->output); /* also when it is the tied embedding table */
+    for (uint32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct layer_weights *L = &m->layers[il];
+        const struct weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) b += weight_bytes(ws[i]);
+    }
+    return b;
+}
+
+
 int edgellm_model_n_tensor_types(const struct edgellm_model *m) { return m ? m->n_type_hist : 0; }
 
 const char *edgellm_model_tensor_type(const struct edgellm_model *m, int i, uint64_t *count) {

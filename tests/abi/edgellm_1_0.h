@@ -100,7 +100,10 @@ static inline struct edgellm_model_params edgellm_model_default_params(void) {
 }
 
 /* Loads a GGUF file. On failure *out is NULL and err (if err_size > 0) holds one line naming
- * what is wrong. The weights stay in the mapped file. params NULL: the defaults. */
+ * what is wrong. The weights stay in the mapped file, except the matrices that the CPU's kernels
+ * decode faster repacked: those are rewritten into memory (on n_threads threads), their pages of
+ * the mapping released as it goes (EDGELLM_REPACK=0 in the environment turns this off).
+ * params NULL: the defaults. */
 EDGELLM_API edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
                                               struct edgellm_model **out, char *err, size_t err_size);
 EDGELLM_API void edgellm_model_free(struct edgellm_model *model);
@@ -169,6 +172,12 @@ EDGELLM_API edgellm_status edgellm_model_layer(const struct edgellm_model *model
 /* Tensor-type histogram: for i in [0, n), the type name and count of tensors of that type. */
 EDGELLM_API int edgellm_model_n_tensor_types(const struct edgellm_model *model);
 EDGELLM_API const char *edgellm_model_tensor_type(const struct edgellm_model *model, int i, uint64_t *count);
+
+/* Bytes of weights one decoded token reads: every matrix of the blocks and the output projection
+ * (also when it is the tied embedding table), not the input token's embedding row nor the norms
+ * and biases. 0 for a vocab-only or unsupported model. Divided into bytes/s it gives tokens/s at a
+ * memory bandwidth. */
+EDGELLM_API uint64_t edgellm_model_weight_bytes_per_token(const struct edgellm_model *model);
 
 /* Metadata access: the i-th key (NULL when out of range) and its value rendered as text (arrays
  * abbreviated; snprintf rule, -EDGELLM_ERR_ARG when i is out of range). */
