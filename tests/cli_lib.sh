@@ -53,7 +53,8 @@ if command -v clang >/dev/null 2>&1; then
 _Static_assert(END(struct edgellm_model_params, n_threads) == sizeof(struct edgellm_model_params), "model params");
 _Static_assert(END(struct edgellm_model_desc, add_eos) == sizeof(struct edgellm_model_desc), "model desc");
 _Static_assert(END(struct edgellm_context_params, logits_all) == sizeof(struct edgellm_context_params), "context params");
-_Static_assert(END(struct edgellm_sampler_params, seed) == sizeof(struct edgellm_sampler_params), "sampler params");
+/* 1.1 appended logit_bias, n_logit_bias: at most 4 bytes of padding after them (64-bit) */
+_Static_assert(sizeof(struct edgellm_sampler_params) - END(struct edgellm_sampler_params, n_logit_bias) <= 4, "sampler params");
 _Static_assert(END(struct edgellm_template_params, kwargs_json) == sizeof(struct edgellm_template_params), "template params");
 _Static_assert(END(struct edgellm_chat_params, prompt) == sizeof(struct edgellm_chat_params), "chat params");
 _Static_assert(END(struct edgellm_chat_prompt, opens_think) == sizeof(struct edgellm_chat_prompt), "chat prompt");
