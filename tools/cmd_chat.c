@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chat_session.h"
 #include "cli.h"
 #include "cmd_run.h"
 
@@ -22,6 +23,9 @@ static const char *const usage_text =
     "  --no-think               render the template with enable_thinking=false\n"
     "  --hide-thinking          do not show the reasoning part of answers\n"
     "  --no-cache-reuse         evaluate the whole conversation again each turn (for testing)\n"
+    "  --session FILE           keep the conversation (messages and KV cache) in FILE: written after\n"
+    "                           every answer and on exit, resumed without evaluating it again; a\n"
+    "                           missing FILE starts a new one\n"
     RUN_OPTIONS_HELP
     "  (in chat, -n defaults to: until the end of the answer)\n";
 
@@ -135,7 +139,7 @@ static int chat_is_blank(const char *s) {
 }
 
 int cmd_chat(int argc, char **argv) {
-    const char *cmd = "chat", *model_path = NULL, *system = NULL;
+    const char *cmd = "chat", *model_path = NULL, *system = NULL, *session = NULL;
     int no_think = 0, hide_thinking = 0, reuse = 1;
     struct run_opts o;
     run_opts_init(&o);
@@ -150,6 +154,8 @@ int cmd_chat(int argc, char **argv) {
             if (!(model_path = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
         } else if (!strcmp(a, "--system")) {
             if (!(system = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
+        } else if (!strcmp(a, "--session")) {
+            if (!(session = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
         } else if (!strcmp(a, "--no-think")) no_think = 1;
         else if (!strcmp(a, "--hide-thinking")) hide_thinking = 1;
         else if (!strcmp(a, "--no-cache-reuse")) reuse = 0;
@@ -187,11 +193,32 @@ int cmd_chat(int argc, char **argv) {
         cli_err(cmd, "cannot set up generation: %s", edgellm_status_str(st0));
         goto done;
     }
-    if (!(cache_toks = malloc((size_t)n_ctx * sizeof *cache_toks)) || (system && !chat_history_add(&h, "system", system))) {
+    if (!(cache_toks = malloc((size_t)n_ctx * sizeof *cache_toks))) {
         cli_err(cmd, "out of memory");
         goto done;
     }
-    int n_base = h.n; /* messages /reset keeps */
+    int resumed = 0;
+    if (session) {
+        struct chat_session ses;
+        int r = chat_session_load(cmd, session, ctx, &ses);
+        if (r < 0) goto done;
+        if (r > 0) {
+            /* the session's messages (with its system message) replace --system */
+            for (int i = 0; i < ses.n; i++)
+                if (!chat_history_add(&h, ses.roles[i], ses.contents[i])) { chat_session_free(&ses); cli_err(cmd, "out of memory"); goto done; }
+            n_cache = ses.n_tokens;
+            memcpy(cache_toks, ses.tokens, (size_t)n_cache * sizeof *cache_toks);
+            for (int32_t i = 0; i < n_cache; i++) edgellm_sampler_accept(smp, cache_toks[i]);
+            fprintf(stderr, "edgellm chat: resumed session %s (%d messages, %d tokens)\n", session, ses.n, (int)n_cache);
+            chat_session_free(&ses);
+            resumed = 1;
+        }
+    }
+    if (!resumed && system && !chat_history_add(&h, "system", system)) {
+        cli_err(cmd, "out of memory");
+        goto done;
+    }
+    int n_base = h.n && !strcmp(h.roles[0], "system") ? 1 : 0; /* messages /reset keeps */
     edgellm_context_set_abort(ctx, chat_should_abort, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -223,6 +250,9 @@ int cmd_chat(int argc, char **argv) {
             edgellm_context_seq_truncate(ctx, 0, 0);
             n_cache = 0;
             edgellm_sampler_reset(smp);
+            if (session && chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n,
+                                             cache_toks, n_cache, ctx))
+                goto done;
             puts("(conversation cleared)");
             fflush(stdout);
             continue;
@@ -304,7 +334,14 @@ int cmd_chat(int argc, char **argv) {
         size_t n = strlen(answer);
         while (n > 0 && (answer[n - 1] == ' ' || answer[n - 1] == '\n')) out.answer[--n] = 0;
         if (!chat_history_add(&h, "assistant", answer)) { cli_err(cmd, "out of memory"); goto done; }
+        if (session && end != RUN_END_ABORTED &&
+            chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n, cache_toks,
+                              n_cache, ctx))
+            goto done;
     }
+    if (session && chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n,
+                                     cache_toks, n_cache, ctx))
+        goto done;
     rc = CLI_OK;
 done:
     signal(SIGINT, SIG_DFL);
