@@ -138,6 +138,39 @@ static int chat_is_blank(const char *s) {
     return 1;
 }
 
+/* With --session, after an answer: brings the KV cache in line with the history as the template
+ * renders it (without a generation prompt), e.g. without the answer's reasoning, which templates
+ * drop from earlier turns. The next message then shares the whole cached prefix, so a resumed
+ * session evaluates only the new message; the cost of re-evaluating the last answer moves from
+ * the next Enter to the end of this answer. Best effort: on any failure the cache keeps what it
+ * holds (the next turn re-evaluates from the first difference, as without a session). */
+static void chat_sync_history(const struct edgellm_model *m, struct edgellm_context *ctx, const struct chat_history *h,
+                              int enable_thinking, edgellm_token *cache_toks, int32_t *n_cache) {
+    char *json = run_messages_json((const char *const *)h->roles, (const char *const *)h->contents, h->n);
+    struct edgellm_chat_params cp = edgellm_chat_default_params();
+    struct edgellm_chat_prompt pr = EDGELLM_CHAT_PROMPT_INIT;
+    cp.add_generation_prompt = 0;
+    cp.enable_thinking = enable_thinking;
+    uint32_t n_ctx = edgellm_context_n_ctx(ctx);
+    if (json && edgellm_chat_tokenize(m, json, &cp, &pr, NULL, 0) == EDGELLM_OK && pr.n_tokens > 0 &&
+        (uint32_t)pr.n_tokens < n_ctx) {
+        int32_t p = 0, have = *n_cache < (int32_t)edgellm_context_seq_len(ctx, 0) ? *n_cache : (int32_t)edgellm_context_seq_len(ctx, 0);
+        while (p < have && p < pr.n_tokens && cache_toks[p] == pr.tokens[p]) p++;
+        if (p < pr.n_tokens || p < have) {
+            edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
+            *n_cache = p;
+            if (p < pr.n_tokens && run_decode(ctx, pr.tokens + p, pr.n_tokens - p) == EDGELLM_OK) {
+                memcpy(cache_toks + p, pr.tokens + p, (size_t)(pr.n_tokens - p) * sizeof *cache_toks);
+                *n_cache = pr.n_tokens;
+            } else {
+                edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
+            }
+        }
+    }
+    edgellm_chat_prompt_free(&pr);
+    free(json);
+}
+
 int cmd_chat(int argc, char **argv) {
     const char *cmd = "chat", *model_path = NULL, *system = NULL, *session = NULL;
     int no_think = 0, hide_thinking = 0, reuse = 1;
@@ -334,6 +367,7 @@ int cmd_chat(int argc, char **argv) {
         size_t n = strlen(answer);
         while (n > 0 && (answer[n - 1] == ' ' || answer[n - 1] == '\n')) out.answer[--n] = 0;
         if (!chat_history_add(&h, "assistant", answer)) { cli_err(cmd, "out of memory"); goto done; }
+        if (session && end != RUN_END_ABORTED) chat_sync_history(m, ctx, &h, !no_think, cache_toks, &n_cache);
         if (session && end != RUN_END_ABORTED &&
             chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n, cache_toks,
                               n_cache, ctx))
