@@ -31,8 +31,11 @@ cat "$TMP/o1" "$TMP/o2" | cmp -s - "$TMP/o12" && ok || bad "resumed answers diff
 [ -s "$TMP/o2" ] && ok || bad "no answer after resuming"
 grep -q '"content": "how are you"' "$S" && ok || bad "the session's messages do not hold the new message"
 
-# 3. a third run continues from four messages
-printf 'tell me more\n' | chat --session "$S" >"$TMP/o3" 2>"$TMP/e3"
+# 3. a third run continues from four messages, evaluating only the new message (no prefill of
+#    the history: the cache already holds it as the template renders it)
+printf 'tell me more\n' | EDGELLM_CHAT_DEBUG=1 chat --session "$S" >"$TMP/o3" 2>"$TMP/e3"
+read -r k n < <(sed -n 's/^\[prefill \([0-9]*\) of \([0-9]*\) tokens\]$/\1 \2/p' "$TMP/e3" | head -1)
+[ -n "${k:-}" ] && [ "$k" -le 12 ] && [ $((n - k)) -ge 10 ] && ok || bad "resumed turn evaluated ${k:-?} of ${n:-?} prompt tokens: $(cat "$TMP/e3")"
 printf 'hello\nhow are you\ntell me more\n' | chat >"$TMP/o123" 2>/dev/null
 cat "$TMP/o1" "$TMP/o2" "$TMP/o3" | cmp -s - "$TMP/o123" && grep -q "(4 messages" "$TMP/e3" && ok || bad "third run differs"
 

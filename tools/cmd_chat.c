@@ -27,7 +27,8 @@ static const char *const usage_text =
     "                           every answer and on exit, resumed without evaluating it again; a\n"
     "                           missing FILE starts a new one\n"
     RUN_OPTIONS_HELP
-    "  (in chat, -n defaults to: until the end of the answer)\n";
+    "  (in chat, -n defaults to: until the end of the answer)\n"
+    "Environment: EDGELLM_CHAT_DEBUG=1 prints how many prompt tokens each turn evaluates (stderr).\n";
 
 /* Set by the SIGINT handler; a signal handler can only reach a global. */
 static volatile sig_atomic_t chat_interrupted;
@@ -312,6 +313,7 @@ int cmd_chat(int argc, char **argv) {
         while (reuse && p < n_cache && p < n_toks - 1 && cache_toks[p] == toks[p]) p++;
         edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
         n_cache = p;
+        if (getenv("EDGELLM_CHAT_DEBUG")) fprintf(stderr, "[prefill %d of %d tokens]\n", n_toks - p, n_toks);
         edgellm_status st = run_decode(ctx, toks + p, n_toks - p);
         if (st == EDGELLM_OK) {
             memcpy(cache_toks + p, toks + p, (size_t)(n_toks - p) * sizeof *toks);
