@@ -176,7 +176,7 @@ EDGELLM_API edgellm_status edgellm_model_meta_str(const struct edgellm_model *mo
                                                   char *buf, size_t size, size_t *needed);
 
 /* What went wrong at load time without failing the load (e.g. use_mlock could not lock the
- * weights), one line; "" when nothing did. Set only by edgellm_model_load. */
+ * weights), one line; "" when nothing did. Set only by the edgellm_model_load* functions. */
 EDGELLM_API const char *edgellm_model_warning(const struct edgellm_model *model);
 
 /* ------------------------------------------------------------------------- */
