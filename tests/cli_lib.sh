@@ -57,7 +57,8 @@ _Static_assert(END(struct edgellm_imatrix_params, process_output) == sizeof(stru
 _Static_assert(END(struct edgellm_quantize_params, stats) == sizeof(struct edgellm_quantize_params), "quantize params");
 _Static_assert(END(struct edgellm_convert_params, progress_user) == sizeof(struct edgellm_convert_params), "convert params");
 _Static_assert(END(struct edgellm_context_params, logits_all) == sizeof(struct edgellm_context_params), "context params");
-_Static_assert(END(struct edgellm_sampler_params, seed) == sizeof(struct edgellm_sampler_params), "sampler params");
+/* 1.1 appended logit_bias, n_logit_bias: at most 4 bytes of padding after them (64-bit) */
+_Static_assert(sizeof(struct edgellm_sampler_params) - END(struct edgellm_sampler_params, n_logit_bias) <= 4, "sampler params");
 _Static_assert(END(struct edgellm_template_params, kwargs_json) == sizeof(struct edgellm_template_params), "template params");
 _Static_assert(END(struct edgellm_chat_params, prompt) == sizeof(struct edgellm_chat_params), "chat params");
 _Static_assert(END(struct edgellm_chat_prompt, opens_think) == sizeof(struct edgellm_chat_prompt), "chat prompt");

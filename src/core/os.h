@@ -10,6 +10,10 @@
 struct os_map;
 /* Maps path read-only. On failure err names the problem. */
 edgellm_status os_map_file(const char *path, struct os_map **out, char *err, size_t err_size);
+/* Maps size bytes at offset of an open file (read-only; fd stays open and the caller's). */
+edgellm_status os_map_fd(int fd, uint64_t offset, uint64_t size, struct os_map **out, char *err, size_t err_size);
+/* A heap copy of data[0..size), 64-byte aligned, that behaves as a mapping (os_unmap frees it). */
+edgellm_status os_map_copy(const void *data, uint64_t size, struct os_map **out, char *err, size_t err_size);
 /* Locks the whole mapping in RAM (mlock). On failure err says why (a one-line warning). */
 edgellm_status os_map_lock(const struct os_map *m, char *err, size_t err_size);
 const void *os_map_data(const struct os_map *m);

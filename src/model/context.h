@@ -20,7 +20,9 @@ struct edgellm_context {
     struct edgellm_model *model;
     struct threadpool *tp;
     uint32_t n_ctx, n_batch, n_seq, n_ub, n_out_max;
-    int n_threads;
+    int n_threads;           /* threads in use (edgellm_context_set_threads) */
+    int n_threads_max;       /* threads the scratch was sized for at creation */
+    uint64_t mem_bytes;      /* bytes allocated (xalloc) */
     edgellm_kv_type kv_type;
     uint32_t kv_qtype;       /* qtype of a cache row */
     size_t kv_row_bytes;     /* bytes per (position, layer) row of n_head_kv*head_dim */
@@ -33,6 +35,7 @@ struct edgellm_context {
     uint32_t *seq_len;       /* [n_seq] */
     uint32_t *seq_hi;        /* [n_seq] 1 + the highest position written since the sequence was cleared */
     const float *rope_factors; /* (n_rot/2) rope frequency factors for this context, or NULL */
+    edgellm_token *tokens;   /* [n_seq][n_ctx] the token at each cached position */
     /* micro-batch scratch */
     float *x, *xn;           /* (n_ub, n_embd) */
     float *q, *k, *v, *att;  /* (n_ub, n_head*hd), (n_ub, kv_dim) x2, (n_ub, n_head*hd) */
@@ -69,6 +72,15 @@ void kv_load(const struct edgellm_context *c, const uint8_t *src, float *dst, in
 
 /* Whether the sliding layers still hold every key a query at position p of seq needs. */
 int kv_ring_covers(const struct edgellm_context *c, int32_t seq, uint32_t p);
+/* The token at (seq, pos) of the token history (set by decode). */
+void kv_set_token(struct edgellm_context *c, int32_t seq, uint32_t pos, edgellm_token tok);
+/* The KV rows of positions [0, n) of a sequence as one byte string (sequence state): its size,
+ * saving, restoring, and copying them to another sequence. Caches with another layout (ring
+ * buffers) adapt these four. */
+size_t kv_seq_bytes(const struct edgellm_context *c, uint32_t n);
+void kv_seq_save(const struct edgellm_context *c, int32_t seq, uint32_t n, uint8_t *dst);
+void kv_seq_restore(struct edgellm_context *c, int32_t seq, uint32_t n, const uint8_t *src);
+void kv_seq_copy(struct edgellm_context *c, int32_t src, int32_t dst, uint32_t n);
 
 /* Attention of the micro-batch (attention.c): tiles of consecutive tokens of one sequence. */
 int attn_tiles(const struct edgellm_context *c, int n, int16_t *t0, int16_t *nt);

@@ -231,6 +231,7 @@ edgellm_status edgellm_context_decode(struct edgellm_context *c, const struct ed
             c->ub_seq[t] = s;
             c->ub_pos[t] = (int32_t)c->seq_len[s]++;
             if (c->seq_len[s] > c->seq_hi[s]) c->seq_hi[s] = c->seq_len[s];
+            kv_set_token(c, s, (uint32_t)c->ub_pos[t], b->token[i0 + t]);
             want[t] = b->logits ? b->logits[i0 + t] != 0 : i0 + t == n - 1;
         }
         edgellm_status st = run_ubatch(c, b->token + i0, want, nu, &n_out);

@@ -358,31 +358,49 @@ static void type_histogram(struct edgellm_model *m) {
     }
 }
 
-edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
-                                  struct edgellm_model **out, char *err, size_t err_size) {
-    struct edgellm_model_params p = edgellm_model_default_params();
-    char tmp[512];
-    if (!err || !err_size) {
-        err = tmp;
-        err_size = sizeof tmp;
+/* The identity of a model file: its metadata and tensor table (every byte before the tensor
+ * data) and a sample of every tensor's bytes (start, middle, end), so that a fine-tune with the
+ * same shapes is another model. Sequence states carry it. */
+static uint64_t model_identity(const struct gguf_file *f) {
+    uint64_t h = util_hash64(f->base, (size_t)(f->data_offset < f->size ? f->data_offset : f->size), 0x1de7);
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const struct gguf_tensor *t = &f->tensors[i];
+        const uint8_t *d = t->data;
+        uint64_t n = t->nbytes, k = n < 64 ? n : 64;
+        h = util_hash64(d, (size_t)k, h);
+        h = util_hash64(d + (n - k) / 2, (size_t)k, h);
+        h = util_hash64(d + (n - k), (size_t)k, h);
     }
-    err[0] = 0;
+    return h;
+}
+
+/* The model params of a caller, checked. */
+static edgellm_status model_params_in(const struct edgellm_model_params *params, struct edgellm_model_params *p,
+                                      struct edgellm_model **out, char *err, size_t err_size) {
+    *p = edgellm_model_default_params();
     if (!out) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no place for the model (out is NULL)");
     *out = NULL;
-    if (util_params_in(&p, sizeof p, params, MODEL_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(p))
+    if (util_params_in(p, sizeof *p, params, MODEL_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(*p))
         return util_errf(err, err_size, EDGELLM_ERR_ARG, "model params: struct_size %u is not a known layout",
                          params ? (unsigned)params->struct_size : 0u);
-    if (p.n_threads < 0 || p.n_threads > 1024)
-        return util_errf(err, err_size, EDGELLM_ERR_ARG, "model params: n_threads %d out of range", p.n_threads);
-    if (!path) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no model path given");
+    if (p->n_threads < 0 || p->n_threads > 1024)
+        return util_errf(err, err_size, EDGELLM_ERR_ARG, "model params: n_threads %d out of range", p->n_threads);
+    return EDGELLM_OK;
+}
+
+/* Builds a model over an opened GGUF file (whose mapping it then owns, closed with the model,
+ * also on failure). label names the source in messages (the path, "memory buffer", ...). The
+ * one path every loader (path, fd, memory) goes through. */
+static edgellm_status model_build(struct gguf_file *g, const struct edgellm_model_params *pp, const char *label,
+                                  struct edgellm_model **out, char *err, size_t err_size) {
+    struct edgellm_model_params p = *pp;
     struct edgellm_model *m = calloc(1, sizeof *m);
-    if (!m) return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
-    m->n_threads = p.n_threads > 0 ? p.n_threads : os_n_cores();
-    int st = gguf_open(path, 1, &m->gguf, err, err_size);
-    if (st) {
-        free(m);
-        return (edgellm_status)st;
+    if (!m) {
+        gguf_close(g);
+        return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
+    m->gguf = g;
+    m->n_threads = p.n_threads > 0 ? p.n_threads : os_n_cores();
     struct gguf_str s;
     static const struct gguf_str empty = {"", 0};
     m->arch_name = dup_str(gguf_get_str(m->gguf, "general.architecture", &s) ? s : empty);
@@ -400,27 +418,106 @@ edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_p
         edgellm_model_free(m);
         return util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory");
     }
-    st = vocab_load(m->gguf, &m->vocab, err, err_size);
+    edgellm_status st = vocab_load(m->gguf, &m->vocab, err, err_size);
     if (st) {
         edgellm_model_free(m);
-        return (edgellm_status)st;
+        return st;
     }
     m->supported = read_hparams(m) == 0 && bind_weights(m) == 0;
     if (!p.vocab_only && !m->supported) {
-        util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "%s: %s", path, m->unsupported_why);
+        util_errf(err, err_size, EDGELLM_ERR_UNSUPPORTED, "%s: %s", label, m->unsupported_why);
         edgellm_model_free(m);
         return EDGELLM_ERR_UNSUPPORTED;
     }
+    m->identity = model_identity(m->gguf);
     /* use_mlock: a failure is a warning on the model, not a load error (the weights still work
      * from the page cache) */
     if (p.use_mlock && m->gguf->os_map) os_map_lock(m->gguf->os_map, m->warning, sizeof m->warning);
     if (!p.vocab_only && repack_weights(m, p.n_threads)) {
-        util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory repacking the weights of %s", path);
+        util_errf(err, err_size, EDGELLM_ERR_NOMEM, "out of memory repacking the weights of %s", label);
         edgellm_model_free(m);
         return EDGELLM_ERR_NOMEM;
     }
     *out = m;
     return EDGELLM_OK;
+}
+
+/* Parses data[0..size) (owned by map when map is not NULL) as GGUF; when a tensor's data would be
+ * less than 16-byte aligned (a buffer at an odd address), parses an aligned heap copy instead, so
+ * the kernels never see a misaligned weight. On success the file owns the mapping or copy. */
+static edgellm_status model_open_mem(const void *data, uint64_t size, struct os_map *map, const char *label,
+                                     struct gguf_file **out, char *err, size_t err_size) {
+    edgellm_status st = gguf_open_mem(data, size, 1, out, err, err_size);
+    int misaligned = 0;
+    for (uint64_t i = 0; !st && i < (*out)->n_tensors; i++) misaligned |= ((uintptr_t)(*out)->tensors[i].data % 16) != 0;
+    if (!st && misaligned) {
+        struct os_map *copy = NULL;
+        gguf_close(*out);
+        *out = NULL;
+        st = os_map_copy(data, size, &copy, err, err_size);
+        os_unmap(map);
+        if (st) return st;
+        map = copy;
+        st = gguf_open_mem(os_map_data(copy), size, 1, out, err, err_size);
+    }
+    if (st) {
+        os_unmap(map);
+        char why[384];
+        snprintf(why, sizeof why, "%s", err);
+        return util_errf(err, err_size, st, "%s: %s", label, why);
+    }
+    (*out)->os_map = map;
+    return EDGELLM_OK;
+}
+
+/* The three loaders: the map (a path, size bytes at offset of fd, or data in memory), then the build. */
+enum model_src { SRC_PATH, SRC_FD, SRC_MEM };
+
+static edgellm_status model_load_from(enum model_src src, const char *path, int fd, const void *data, uint64_t offset,
+                                      uint64_t size, const struct edgellm_model_params *params,
+                                      struct edgellm_model **out, char *err, size_t err_size) {
+    struct edgellm_model_params p;
+    char tmp[512], label[64];
+    if (!err || !err_size) {
+        err = tmp;
+        err_size = sizeof tmp;
+    }
+    err[0] = 0;
+    edgellm_status st = model_params_in(params, &p, out, err, err_size);
+    if (st) return st;
+    struct gguf_file *g;
+    struct os_map *map;
+    switch (src) {
+    case SRC_PATH:
+        if (!path) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no model path given");
+        if ((st = gguf_open(path, 1, &g, err, err_size))) return st;
+        return model_build(g, &p, path, out, err, err_size);
+    case SRC_MEM:
+        if (!data) return util_errf(err, err_size, EDGELLM_ERR_ARG, "no model data given");
+        if ((st = model_open_mem(data, size, NULL, "memory buffer", &g, err, err_size))) return st;
+        return model_build(g, &p, "memory buffer", out, err, err_size);
+    case SRC_FD:
+        if ((st = os_map_fd(fd, offset, size, &map, err, err_size))) return st;
+        snprintf(label, sizeof label, "file descriptor %d at offset %llu", fd, (unsigned long long)offset);
+        if ((st = model_open_mem(os_map_data(map), os_map_size(map), map, label, &g, err, err_size))) return st;
+        return model_build(g, &p, label, out, err, err_size);
+    }
+    return EDGELLM_ERR_ARG;
+}
+
+edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
+                                  struct edgellm_model **out, char *err, size_t err_size) {
+    return model_load_from(SRC_PATH, path, -1, NULL, 0, 0, params, out, err, err_size);
+}
+
+edgellm_status edgellm_model_load_mem(const void *data, size_t size, const struct edgellm_model_params *params,
+                                      struct edgellm_model **out, char *err, size_t err_size) {
+    return model_load_from(SRC_MEM, NULL, -1, data, 0, size, params, out, err, err_size);
+}
+
+edgellm_status edgellm_model_load_fd(int fd, uint64_t offset, uint64_t size, const struct edgellm_model_params *params,
+                                     struct edgellm_model **out, char *err, size_t err_size) {
+    return model_load_from(SRC_FD, NULL, fd, NULL, offset, size, params, out, err, err_size);
 }
 
 void edgellm_model_free(struct edgellm_model *m) {
@@ -547,4 +644,16 @@ int edgellm_model_meta_value(const struct edgellm_model *m, uint64_t i, char *bu
         return -EDGELLM_ERR_ARG;
     }
     return gguf_kv_format(&m->gguf->kv[i], buf, size);
+}
+
+edgellm_status edgellm_model_meta_str(const struct edgellm_model *m, const char *key, char *buf, size_t size, size_t *needed) {
+    if (needed) *needed = 0;
+    if (size && buf) buf[0] = 0;
+    if (!m || !key || (size && !buf)) return EDGELLM_ERR_ARG;
+    int64_t i = gguf_find_key(m->gguf, key);
+    if (i < 0) return EDGELLM_ERR_NOT_FOUND;
+    int n = gguf_kv_format(&m->gguf->kv[i], buf, size);
+    if (n < 0) return EDGELLM_ERR_FORMAT;
+    if (needed) *needed = (size_t)n + 1;
+    return (size_t)n + 1 > size ? EDGELLM_ERR_BUFFER_TOO_SMALL : EDGELLM_OK;
 }

@@ -68,6 +68,7 @@ struct edgellm_model {
     int32_t n_type_hist;
     uint32_t type_hist_type[64];
     uint64_t type_hist_count[64];
+    uint64_t identity;            /* hash of metadata, tensor table and tensor samples (sequence states) */
     int n_threads;                /* threads for load-time work (model params; 0 there = cores) */
     char warning[256];            /* what went wrong at load without failing it (use_mlock), or "" */
 };

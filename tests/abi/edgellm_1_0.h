@@ -60,6 +60,7 @@ typedef enum edgellm_status {
     EDGELLM_ERR_TEMPLATE = 7,     /* chat template failed to parse or raised */
     EDGELLM_ERR_ABORTED = 8,      /* stopped by the caller's abort callback */
     EDGELLM_ERR_BUFFER_TOO_SMALL = 9, /* an output array is too small; the size needed was reported */
+    EDGELLM_ERR_NOT_FOUND = 10,   /* a named thing (metadata key, ...) does not exist */
 } edgellm_status;
 
 /* A short English name of a status ("ok", "format error", ...). Static storage. */
@@ -107,6 +108,20 @@ static inline struct edgellm_model_params edgellm_model_default_params(void) {
 EDGELLM_API edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
                                               struct edgellm_model **out, char *err, size_t err_size);
 EDGELLM_API void edgellm_model_free(struct edgellm_model *model);
+
+/* Loads a GGUF file that is already in memory, without copying it (zero-copy): data[0..size) must
+ * stay valid and unchanged until the model is freed. Any alignment is accepted: when the tensor
+ * data would be less than 16-byte aligned, the file is copied once into an aligned buffer the
+ * model owns. A cut or malformed buffer fails with a status (EDGELLM_ERR_FORMAT, ...). */
+EDGELLM_API edgellm_status edgellm_model_load_mem(const void *data, size_t size,
+                                                  const struct edgellm_model_params *params,
+                                                  struct edgellm_model **out, char *err, size_t err_size);
+/* Loads the GGUF file that is `size` bytes at `offset` in the open file fd (e.g. an uncompressed
+ * Android asset: AAsset_openFileDescriptor64). The library maps what it needs (read-only) and does
+ * not close fd; the caller may close it as soon as this returns. */
+EDGELLM_API edgellm_status edgellm_model_load_fd(int fd, uint64_t offset, uint64_t size,
+                                                 const struct edgellm_model_params *params,
+                                                 struct edgellm_model **out, char *err, size_t err_size);
 
 /* Facts about a loaded model. Strings are valid until the model is freed. */
 struct edgellm_model_desc {
@@ -183,9 +198,16 @@ EDGELLM_API uint64_t edgellm_model_weight_bytes_per_token(const struct edgellm_m
  * abbreviated; snprintf rule, -EDGELLM_ERR_ARG when i is out of range). */
 EDGELLM_API const char *edgellm_model_meta_key(const struct edgellm_model *model, uint64_t i);
 EDGELLM_API int edgellm_model_meta_value(const struct edgellm_model *model, uint64_t i, char *buf, size_t size);
+/* The value of metadata key `key` as text (numbers and booleans formatted, arrays abbreviated as
+ * `edgellm info` shows them), NUL-terminated in buf[0..size). *needed (if not NULL) is set to the
+ * length of the whole text + 1; if that is more than size, the text is truncated and the status is
+ * EDGELLM_ERR_BUFFER_TOO_SMALL (buf may be NULL with size 0 to ask). EDGELLM_ERR_NOT_FOUND when the
+ * file has no such key; EDGELLM_ERR_ARG for a NULL model or key. */
+EDGELLM_API edgellm_status edgellm_model_meta_str(const struct edgellm_model *model, const char *key,
+                                                  char *buf, size_t size, size_t *needed);
 
 /* What went wrong at load time without failing the load (e.g. use_mlock could not lock the
- * weights), one line; "" when nothing did. Set only by edgellm_model_load. */
+ * weights), one line; "" when nothing did. Set only by the edgellm_model_load* functions. */
 EDGELLM_API const char *edgellm_model_warning(const struct edgellm_model *model);
 
 /* ------------------------------------------------------------------------- */
@@ -366,6 +388,12 @@ static inline struct edgellm_context_params edgellm_context_default_params(void)
     return p;
 }
 
+/* The bytes edgellm_context_new would allocate for these params (KV cache, token history,
+ * scratch, logits; not the weights, which stay in the mapped file): what an app checks against its
+ * memory budget before creating the context. Within 1% of edgellm_context_memory_size. */
+EDGELLM_API edgellm_status edgellm_context_memory_needed(const struct edgellm_model *model,
+                                                         const struct edgellm_context_params *params,
+                                                         uint64_t *bytes);
 /* Creates a context for a model; params NULL: the defaults. On failure *out is NULL and err
  * (if err_size > 0) holds one line. */
 EDGELLM_API edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edgellm_context_params *params,
@@ -374,6 +402,12 @@ EDGELLM_API void edgellm_context_free(struct edgellm_context *ctx);
 EDGELLM_API const char *edgellm_context_errmsg(const struct edgellm_context *ctx);
 EDGELLM_API uint32_t edgellm_context_n_ctx(const struct edgellm_context *ctx);
 EDGELLM_API uint32_t edgellm_context_n_batch(const struct edgellm_context *ctx);
+/* The bytes the context allocated (counted by the library's allocator); 0 for NULL. */
+EDGELLM_API uint64_t edgellm_context_memory_size(const struct edgellm_context *ctx); /* bytes it allocated */
+/* Threads used by the next decodes: 1 .. the count the context was created with (0 = that
+ * count); more is EDGELLM_ERR_ARG (every buffer was sized at creation). Logits do not depend on
+ * the thread count (each output is computed by one thread in the same order). */
+EDGELLM_API edgellm_status edgellm_context_set_threads(struct edgellm_context *ctx, int32_t n_threads);
 
 /* A batch of tokens. Token i goes to sequence seq_id[i] at position pos[i]; the positions of one
  * sequence in a batch must follow the ones already in its cache (pos == n_past, n_past+1, ...).
@@ -398,6 +432,28 @@ EDGELLM_API uint32_t edgellm_context_seq_len(const struct edgellm_context *ctx, 
  * whose KV rings no longer hold the window before n_keep, the sequence is cleared instead:
  * read edgellm_context_seq_len to learn where to resume. */
 EDGELLM_API edgellm_status edgellm_context_seq_truncate(struct edgellm_context *ctx, int32_t seq_id, uint32_t n_keep);
+
+/* Sequence state: the tokens and KV cache of one sequence as a self-contained byte string
+ * (versioned, with a checksum over every byte and the identity of the model: a hash of its GGUF
+ * metadata, tensor table and a sample of every tensor's bytes), to save a conversation and resume
+ * it later without evaluating it again.
+ * _size: the bytes _get will write for the sequence as it is now; 0 for a bad ctx or seq_id.
+ * _get: writes them to buf; *written (if not NULL) is set to that size. A buffer smaller than
+ *   _size is EDGELLM_ERR_ARG (nothing written).
+ * _set: replaces the sequence with a saved state. After it, seq_len is the saved length and the
+ *   next token's logits are bit-identical to those of the context the state was saved from. It
+ *   refuses, leaving the sequence empty (seq_len 0): a truncated buffer or any changed byte
+ *   (EDGELLM_ERR_FORMAT), a state of another model or KV cache type (EDGELLM_ERR_UNSUPPORTED),
+ *   a state longer than the context (EDGELLM_ERR_CONTEXT_FULL). */
+EDGELLM_API size_t edgellm_context_seq_state_size(const struct edgellm_context *ctx, int32_t seq_id); /* 0 on bad ctx/seq */
+EDGELLM_API edgellm_status edgellm_context_seq_state_get(struct edgellm_context *ctx, int32_t seq_id,
+                                                         void *buf, size_t size, size_t *written);
+EDGELLM_API edgellm_status edgellm_context_seq_state_set(struct edgellm_context *ctx, int32_t seq_id,
+                                                         const void *buf, size_t size);
+/* Makes sequence dst a copy of sequence src (tokens and KV cache, no recomputation; dst's former
+ * content is dropped): a shared prefix evaluated once. The next token's logits on dst are
+ * bit-identical to those on src. src == dst does nothing. */
+EDGELLM_API edgellm_status edgellm_context_seq_copy(struct edgellm_context *ctx, int32_t src, int32_t dst);
 
 /* Called between layers; return nonzero to abort the decode (EDGELLM_ERR_ABORTED). */
 typedef int (*edgellm_abort_fn)(void *user);
@@ -462,6 +518,9 @@ EDGELLM_API edgellm_status edgellm_imatrix_save(struct edgellm_imatrix *im, cons
 
 struct edgellm_sampler;
 
+/* One entry of edgellm_sampler_params.logit_bias. */
+struct edgellm_logit_bias { edgellm_token token; float bias; };
+
 struct edgellm_sampler_params {
     uint32_t struct_size;     /* sizeof(struct edgellm_sampler_params) */
     float temperature;        /* <= 0: greedy */
@@ -473,6 +532,10 @@ struct edgellm_sampler_params {
     float frequency_penalty;  /* 0: off */
     int32_t penalty_last_n;   /* window of recent tokens the penalties look at */
     uint64_t seed;
+    /* appended after 1.0: added to the logits before any other step (e.g. -INFINITY bans a
+     * token); entries with a token id out of range are ignored; copied by edgellm_sampler_new */
+    const struct edgellm_logit_bias *logit_bias;
+    int32_t n_logit_bias;
 #ifdef EDGELLM_TEST_GROW_STRUCTS
     uint64_t test_grown;      /* test builds only (tests/abi); must be 0 */
 #endif
@@ -490,6 +553,8 @@ static inline struct edgellm_sampler_params edgellm_sampler_default_params(void)
     p.frequency_penalty = 0.0f;
     p.penalty_last_n = 64;
     p.seed = 0x5eed5eed5eedULL;
+    p.logit_bias = NULL;
+    p.n_logit_bias = 0;
 #ifdef EDGELLM_TEST_GROW_STRUCTS
     p.test_grown = 0;
 #endif
