@@ -4,14 +4,14 @@
 # at run time from ../shared (models, vocab, templates) and fuzz/seeds. Crashes land in
 # build-fuzz/artifacts/<target>/; copy each reproducer to fuzz/regress/<target>/ (replayed by
 # tests/test_fuzz_regress.c). Prints one summary line per target; exit 1 if any target crashed.
-# Usage: fuzz/run.sh [target ...]   (gguf json template tokenizer; default all)
+# Usage: fuzz/run.sh [target ...]   (gguf json template tokenizer gbnf schema; default all)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 SHARED=$(cd "${EDGELLM_SHARED:-../shared}" 2>/dev/null && pwd) || { echo "fuzz/run.sh: shared data not found (set EDGELLM_SHARED)" >&2; exit 1; }
 B=${FUZZ_BUILD:-build-fuzz}
 SECS=${FUZZ_SECONDS:-60}
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(gguf json template tokenizer)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(gguf json template tokenizer gbnf schema)
 command -v clang >/dev/null || { echo "fuzz/run.sh: clang is missing (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 
 cmake -S . -B "$B" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELLM_FUZZ=ON \
@@ -23,7 +23,7 @@ done
 # --- seed corpora, rebuilt each run (cheap) ------------------------------------------------
 S=$B/seeds
 rm -rf "$S"
-mkdir -p "$S"/{gguf,json,template,tokenizer}
+mkdir -p "$S"/{gguf,json,template,tokenizer,gbnf,schema}
 # gguf: the corrupt variants and the valid base of tests/test_gguf.c, plus the first 8 KiB of
 # real files (header, metadata, start of the tensor table)
 if cc -std=c11 -D_GNU_SOURCE -O1 -Iinclude -Isrc src/gguf/gguf.c src/gguf/gguf_writer.c src/core/os_unix.c src/quant/qtypes.c src/core/api.c \
@@ -45,6 +45,14 @@ for v in qwen2:0 llama-spm:1 llama-bpe:2; do
     [ -f "$inp" ] || continue
     awk -v d="$S/tokenizer" -v v="${v%:*}" -v b="${v#*:}" 'BEGIN { RS = "\n__ggml_vocab_test__\n" }
         { n++; f = d "/" v "-" n; printf "%c%s", b + 0, $0 > f; close(f) }' "$inp"
+done
+
+# gbnf: llama.cpp's example grammars; schema: the test schemas (first byte: strict when odd)
+cp "$SHARED"/grammars/*.gbnf "$S/gbnf/" 2>/dev/null
+for f in tests/schemas/*.json; do
+    for strict in 0 1; do
+        { printf "\\$(printf '%03o' $strict)"; cat "$f"; } > "$S/schema/$strict-$(basename "$f")"
+    done
 done
 
 # --- run ------------------------------------------------------------------------------------

@@ -25,6 +25,12 @@
 #include "../fuzz/fuzz_tokenizer.c"
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
+#define LLVMFuzzerTestOneInput fuzz_gbnf_one
+#include "../fuzz/fuzz_gbnf.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_schema_one
+#include "../fuzz/fuzz_schema.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
@@ -38,6 +44,10 @@ static const struct { const char *s; size_t n; } builtin[] = {
     B("{% set s = 'x' %}{% for i in range(100) %}{% set s = s + s %}{% endfor %}{{ s | length }}"),
     B("\x00\xff\xfe<think>\xe2\x96\x81 \xf0\x9f\x98\x80"), B("\x01\xc3\x28\xe2\x82 abc\xf4\x90\x80\x80"),
     B("\x02<|im_start|>user\n<think>hi</think><|im_end|>"), B("\x03<s>[INST] hi [/INST]</s>"),
+    B("root ::= [a-z]{0,10000}"), B("root ::= (\"\"?)*"), B("root ::= \"\\U0010FFFF\" [^\\x00-\\U0010FFFF]?"),
+    B("\x01{\"$ref\":\"#\"}"), B("\x00{\"type\":\"integer\",\"minimum\":5,\"maximum\":2}"),
+    B("\x00{\"type\":\"string\",\"pattern\":\"((a|b)*c{2,3})?[^x-z]\\\\d$\"}"),
+    B("\x00{\"type\":\"number\",\"exclusiveMinimum\":0.5,\"exclusiveMaximum\":0.6}"),
 };
 #undef B
 
@@ -80,6 +90,7 @@ int main(int argc, char **argv) {
     setenv("EDGELLM_SHARED", shared, 0);
     static const struct { const char *name; fuzz_fn fn; } targets[] = {
         {"gguf", fuzz_gguf_one}, {"json", fuzz_json_one}, {"template", fuzz_template_one}, {"tokenizer", fuzz_tokenizer_one},
+        {"gbnf", fuzz_gbnf_one}, {"schema", fuzz_schema_one},
     };
     fuzz_tokenizer_init(&argc, &argv);
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {

@@ -307,9 +307,105 @@ static void test_sampler_rules(struct edgellm_model *model) {
     edgellm_grammar_free(g);
 }
 
+/* JSON schema compiler: acceptance of hand-written texts (each checked by the matcher), strict
+ * mode, and integer ranges against plain arithmetic. */
+static int schema_accepts(const char *schema, const char *text) {
+    struct edgellm_grammar *g = NULL;
+    char err[256] = "";
+    if (edgellm_grammar_from_json_schema(schema, &g, err, sizeof err) != EDGELLM_OK) {
+        fprintf(stderr, "schema %s: %s\n", schema, err);
+        return -1;
+    }
+    int ok = grammar_accepts(g, text, strlen(text));
+    edgellm_grammar_free(g);
+    return ok;
+}
+
+static void test_schema(void) {
+    struct { const char *schema, *text; int want; } cases[] = {
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-29\"", 1},
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2000-02-29\"", 1},
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2023-02-29\"", 0},
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"1900-02-29\"", 0},
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-04-31\"", 0},
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-12-31\"", 1},
+        {"{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-02T03:04:05.25+02:00\"", 1},
+        {"{\"type\":\"string\",\"format\":\"time\"}", "\"24:00:00Z\"", 0},
+        {"{\"type\":\"string\",\"format\":\"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
+        {"{\"type\":\"string\",\"format\":\"email\"}", "\"a.b@example.com\"", 1},
+        {"{\"type\":\"string\",\"format\":\"email\"}", "\"a..b@example.com\"", 0},
+        {"{\"type\":\"string\",\"minLength\":2,\"maxLength\":2}", "\"a\\n\"", 1},
+        {"{\"type\":\"string\",\"minLength\":2,\"maxLength\":2}", "\"a\\u00e9\"", 1},
+        {"{\"type\":\"string\",\"minLength\":2,\"maxLength\":2}", "\"abc\"", 0},
+        {"{\"type\":\"string\"}", "\"a\x01\"", 0},
+        {"{\"type\":\"string\"}", "\"\\ud800\"", 0},
+        {"{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}-\\\\d{2,4}$\"}", "\"ABC-123\"", 1},
+        {"{\"type\":\"string\",\"pattern\":\"^[A-Z]{3}-\\\\d{2,4}$\"}", "\"AB-123\"", 0},
+        {"{\"type\":\"string\",\"pattern\":\"b+\"}", "\"xxbby\"", 1},
+        {"{\"enum\":[\"a\",1,null,[true]]}", "[true]", 1},
+        {"{\"enum\":[\"a\",1,null,[true]]}", "2", 0},
+        {"{\"const\":{\"k\":\"v\"}}", "{\"k\": \"v\"}", 1},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{\"a\":1}", 1},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{\"a\":1,\"b\":2}", 0},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{}", 0},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{}}}", "{\"b\":[1]}", 1},
+        {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}}", "{\"x\":1,\"y\":2}", 1},
+        {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}}", "{\"x\":\"1\"}", 0},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":2,\"maxItems\":3}", "[true,false]", 1},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":2,\"maxItems\":3}", "[true]", 0},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":2,\"maxItems\":3}", "[true,true,true,true]", 0},
+        {"{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"null\"}],\"items\":false}", "[\"a\",null]", 1},
+        {"{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"null\"}],\"items\":false}", "[\"a\",null,1]", 0},
+        {"{\"type\":[\"integer\",\"null\"]}", "null", 1},
+        {"{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"boolean\"}]}", "\"x\"", 0},
+        {"{\"$defs\":{\"n\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/n\"}}},\"$ref\":\"#/$defs/n\"}", "[[],[[]]]", 1},
+        {"{\"type\":\"number\",\"minimum\":0,\"maximum\":1}", "0.5", 1},
+        {"{\"type\":\"number\",\"minimum\":0,\"maximum\":1}", "1.5", 0},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":-3,\"maximum\":-1}", "-2.5", 1},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":-3,\"maximum\":-1}", "-3", 0},
+        {"{\"type\":\"number\",\"exclusiveMinimum\":-3,\"maximum\":-1}", "-0.5", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int got = schema_accepts(cases[i].schema, cases[i].text);
+        CHECKF(got == cases[i].want, "schema %s on %s: %d, want %d", cases[i].schema, cases[i].text, got, cases[i].want);
+    }
+    /* integer ranges against arithmetic */
+    const long bounds[][2] = {{-15, 123}, {0, 9}, {7, 7}, {-1000, -990}, {99, 1001}};
+    for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) {
+        char schema[128];
+        snprintf(schema, sizeof schema, "{\"type\":\"integer\",\"minimum\":%ld,\"maximum\":%ld}", bounds[b][0], bounds[b][1]);
+        struct edgellm_grammar *g = NULL;
+        CHECK(edgellm_grammar_from_json_schema(schema, &g, NULL, 0) == EDGELLM_OK);
+        if (!g) continue;
+        int bad = 0;
+        for (long v = bounds[b][0] - 30; v <= bounds[b][1] + 30; v++) {
+            char t[32];
+            snprintf(t, sizeof t, "%ld", v);
+            if (grammar_accepts(g, t, strlen(t)) != (v >= bounds[b][0] && v <= bounds[b][1])) bad++;
+        }
+        CHECKF(bad == 0, "%s: %d integers misjudged", schema, bad);
+        CHECK(!grammar_accepts(g, "007", 3) && !grammar_accepts(g, "-0", 2));
+        edgellm_grammar_free(g);
+    }
+    /* strict: an unknown keyword is an error naming it; otherwise ignored */
+    struct edgellm_grammar *g = NULL;
+    char err[256] = "";
+    CHECK(edgellm_grammar_from_json_schema_ex("{\"type\":\"string\",\"contentEncoding\":\"base64\"}", 1, &g, err, sizeof err) ==
+          EDGELLM_ERR_UNSUPPORTED);
+    CHECKF(strstr(err, "'contentEncoding'") != NULL, "%s", err);
+    CHECK(edgellm_grammar_from_json_schema_ex("{\"type\":\"string\",\"contentEncoding\":\"base64\"}", 0, &g, err, sizeof err) == EDGELLM_OK);
+    edgellm_grammar_free(g);
+    CHECK(edgellm_grammar_from_json_schema_ex("{\"title\":\"t\",\"description\":\"d\",\"default\":1,\"examples\":[],\"$schema\":\"x\",\"type\":\"null\"}",
+                                              1, &g, err, sizeof err) == EDGELLM_OK);
+    edgellm_grammar_free(g);
+    CHECK(edgellm_grammar_from_json_schema("{\"$ref\":\"#/$defs/missing\"}", &g, err, sizeof err) == EDGELLM_ERR_FORMAT);
+    CHECK(edgellm_grammar_from_json_schema("{\"type\":", &g, err, sizeof err) == EDGELLM_ERR_FORMAT && strstr(err, "line 1"));
+}
+
 int main(int argc, char **argv) {
     const char *shared = tu_shared(argc, argv);
     test_errors();
+    test_schema();
     test_grammars(shared, NULL, "bytes");
     const char *vocabs[] = {"ggml-vocab-qwen2.gguf", "ggml-vocab-llama-spm.gguf"};
     for (int v = 0; v < 2; v++) {

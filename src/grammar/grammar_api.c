@@ -24,7 +24,11 @@ edgellm_status edgellm_grammar_from_json_schema_ex(const char *schema_json, int 
     char e2[256];
     st = grammar_parse_gbnf(gbnf, "root", out, e2, sizeof e2);
     free(gbnf);
-    /* a schema the compiler turned into bad GBNF is the compiler's fault: say so */
+    if (st == EDGELLM_ERR_FORMAT && strstr(e2, "left-recursive"))
+        return util_errf(err, err_size, st, "json schema: a $ref loops back to itself before any text");
+    if (st == EDGELLM_ERR_FORMAT && strstr(e2, "can never finish"))
+        return util_errf(err, err_size, st, "json schema: no JSON value satisfies the schema (as far as this compiler can generate)");
+    /* any other failure of the GBNF the compiler wrote is the compiler's fault: say so */
     if (st != EDGELLM_OK) return util_errf(err, err_size, st, "json schema: internal grammar error: %s", e2);
     return EDGELLM_OK;
 }

@@ -103,7 +103,7 @@ static const char *const SC_COMMON =
     "object ::= \"{\" ws (string ws \":\" ws value ws (\",\" ws string ws \":\" ws value ws)*)? \"}\"\n"
     "array ::= \"[\" ws (value ws (\",\" ws value ws)*)? \"]\"\n"
     "d2 ::= [0-9] [0-9]\n"
-    "leapyear ::= d2 ([02468] [048] | [13579] [26]) | ([02468] [048] | [13579] [26]) \"00\"\n"
+    "leapyear ::= d2 ([02468] [48] | [13579] [26] | [2468] \"0\") | ([02468] [048] | [13579] [26]) \"00\"\n"
     "date ::= [0-9]{4} \"-\" ((\"01\" | \"03\" | \"05\" | \"07\" | \"08\" | \"10\" | \"12\") \"-\" (\"0\" [1-9] | [12] [0-9] | \"3\" [01])"
     " | (\"04\" | \"06\" | \"09\" | \"11\") \"-\" (\"0\" [1-9] | [12] [0-9] | \"30\") | \"02-\" (\"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8]))"
     " | leapyear \"-02-29\"\n"
@@ -159,7 +159,7 @@ static void range_nonneg(json_buf *b, long long lo, long long hi) {
         first = 0;
         range_same_len(b, los, his, len);
     }
-    if (first) json_buf_puts(b, "\"0\""); /* cannot happen for lo <= hi */
+    if (first) json_buf_puts(b, "\"\" [^\\x00-\\U0010FFFF]"); /* lo > hi: nothing */
     json_buf_puts(b, ")");
 }
 
@@ -405,6 +405,7 @@ static void gen_integer(json_buf *b, const json_value *s) {
         has_hi = 1;
     }
     if (!has_lo && !has_hi) { json_buf_puts(b, "int"); return; }
+    if (has_lo && has_hi && L > H) { json_buf_puts(b, "\"\" [^\\x00-\\U0010FFFF]"); return; } /* no integer */
     int_range(b, L, has_lo, H, has_hi);
 }
 
