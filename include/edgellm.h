@@ -296,6 +296,19 @@ EDGELLM_API edgellm_status edgellm_chat_tokenize(const struct edgellm_model *mod
 /* Frees tokens and text and sets them to NULL (safe on a zeroed or already freed prompt). */
 EDGELLM_API void edgellm_chat_prompt_free(struct edgellm_chat_prompt *p);
 
+/* Tool calls: parses a model's raw output (special tokens written out as text) into the OpenAI
+ * assistant message it stands for, as JSON: {"content": S|null, "reasoning_content": S|null,
+ * "tool_calls": [{"type": "function", "function": {"name": N, "arguments": "<JSON text>"}}...]}
+ * (no ids: the caller assigns them). family: "hermes" (Qwen2.5, Qwen3: <tool_call> JSON blocks),
+ * "llama3" (one JSON call {"name", "parameters"}, optionally after <|python_tag|>, or a built-in
+ * tool's NAME.call(k="v")), "deepseek-r1" (its tool-call markers); "qwen3" is "hermes".
+ * think_open: the prompt ended inside <think> (the text up to </think> is reasoning); otherwise a
+ * leading <think>...</think> is. content and reasoning are stripped, null when empty. Malformed
+ * calls are no error: no tool_calls, and the text after the reasoning is the content verbatim.
+ * *out_json is released with edgellm_free(). EDGELLM_ERR_ARG for an unknown family. */
+EDGELLM_API edgellm_status edgellm_parse_tool_calls(const char *family, const char *output, int think_open,
+                                                    char **out_json, char *err, size_t err_size);
+
 /* ------------------------------------------------------------------------- */
 /* Context: KV cache and all scratch for forward passes, allocated at creation. */
 
