@@ -452,6 +452,10 @@ EDGELLM_API edgellm_status edgellm_grammar_from_json_schema(const char *schema_j
 /* strict 1: a keyword the compiler does not enforce is an error naming it (EDGELLM_ERR_UNSUPPORTED). */
 EDGELLM_API edgellm_status edgellm_grammar_from_json_schema_ex(const char *schema_json, int strict,
                                                                struct edgellm_grammar **out, char *err, size_t err_size);
+/* The GBNF text a JSON schema compiles to (start rule "root"), for callers that embed it in a
+ * larger grammar; *gbnf is released with edgellm_free(). Errors as edgellm_grammar_from_json_schema_ex. */
+EDGELLM_API edgellm_status edgellm_json_schema_to_gbnf(const char *schema_json, int strict, char **gbnf, char *err,
+                                                       size_t err_size);
 EDGELLM_API void edgellm_grammar_free(struct edgellm_grammar *g);
 /* Constrains a sampler to g (NULL g removes it); the grammar starts at the next sampled token.
  * g must outlive the sampler's use of it. EDGELLM_ERR_ARG when the model's vocabulary size is

@@ -77,22 +77,43 @@ static int parse_think(const cJSON *root, int *think, struct srv_reply *r) {
     return 0;
 }
 
+/* "format": "json" (any JSON object) or a JSON schema (unknown keywords ignored). *constrained
+ * is set when present; *schema (malloc'd) holds the schema text, NULL for "json". */
+static int parse_format(const cJSON *root, int *constrained, char **schema, struct srv_reply *r) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "format");
+    *constrained = 0;
+    *schema = NULL;
+    if (!f || cJSON_IsNull(f) || (cJSON_IsString(f) && !f->valuestring[0])) return 0;
+    if (cJSON_IsString(f) && !strcmp(f->valuestring, "json")) { *constrained = 1; return 0; }
+    if (cJSON_IsObject(f)) {
+        *constrained = 1;
+        if (!(*schema = cJSON_PrintUnformatted(f))) { srv_reply_error(r, 500, "server_error", "out of memory"); return -1; }
+        return 0;
+    }
+    srv_reply_error(r, 400, "invalid_request_error", "'format' must be \"json\" or a JSON schema object");
+    return -1;
+}
+
 void ollama_chat(struct server *s, const char *body, size_t len, struct srv_reply *r) {
     cJSON *root = srvj_body(body, len, r);
     struct srv_job *job = NULL;
-    char *msgs = NULL;
+    char *msgs = NULL, *schema = NULL;
     long long num_predict = -1;
-    int think = 1;
+    int think = 1, constrained = 0;
     if (!root) goto done;
     if (!(job = srv_job_new())) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
     job->api = SRV_OLLAMA_CHAT;
     if (parse_options(root, job, &num_predict, r) || parse_think(root, &think, r)) goto done;
+    if (parse_format(root, &constrained, &schema, r)) goto done;
+    if (constrained) think = 0; /* no reasoning is generated for constrained requests */
     if (!(msgs = srvj_messages(cJSON_GetObjectItemCaseSensitive(root, "messages"), r))) goto done;
     if (srv_job_prepare_chat(s, job, msgs, think, NULL, (int32_t)num_predict, r)) goto done;
+    if (constrained && srv_job_set_schema(job, schema, 0, r)) goto done;
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);
     free(msgs);
+    free(schema);
     cJSON_Delete(root);
     to_ollama_error(r);
 }

@@ -233,7 +233,7 @@ void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *
     cJSON *root = srvj_body(body, len, r);
     if (!root) return;
     struct srv_job *job = srv_job_new();
-    char *msgs = NULL, *kwargs = NULL;
+    char *msgs = NULL, *kwargs = NULL, *schema = NULL;
     long long max_tokens = -1;
     int enable_thinking = 1;
     if (!job) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
@@ -249,12 +249,42 @@ void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *
         if (srvj_bool(kw, "enable_thinking", &enable_thinking, r) < 0) goto done;
         kwargs = cJSON_PrintUnformatted(kw);
     }
+    /* response_format: {"type": "text" | "json_object" | "json_schema", "json_schema": {name, strict, schema}} */
+    const cJSON *rf = member(root, "response_format");
+    int constrained = 0, strict = 0;
+    if (rf) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rf, "type");
+        if (!cJSON_IsObject(rf) || !cJSON_IsString(t)) {
+            srv_reply_error(r, 400, "invalid_request_error", "'response_format' must be an object with a 'type'");
+            goto done;
+        }
+        if (!strcmp(t->valuestring, "json_object")) constrained = 1;
+        else if (!strcmp(t->valuestring, "json_schema")) {
+            const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+            const cJSON *sc = js ? cJSON_GetObjectItemCaseSensitive(js, "schema") : NULL;
+            const cJSON *st = js ? cJSON_GetObjectItemCaseSensitive(js, "strict") : NULL;
+            if (!cJSON_IsObject(js) || (sc && !cJSON_IsObject(sc) && !cJSON_IsBool(sc))) {
+                srv_reply_error(r, 400, "invalid_request_error", "'response_format.json_schema' must be an object with a 'schema' object");
+                goto done;
+            }
+            strict = cJSON_IsTrue(st);
+            constrained = 1;
+            if (sc && !(schema = cJSON_PrintUnformatted(sc))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+            if (!sc && !(schema = strdup("{}"))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+        } else if (strcmp(t->valuestring, "text")) {
+            srv_reply_error(r, 400, "invalid_request_error", "unknown response_format type '%s'", t->valuestring);
+            goto done;
+        }
+    }
+    if (constrained) enable_thinking = 0; /* no reasoning is generated for constrained requests */
     if (srv_job_prepare_chat(s, job, msgs, enable_thinking, kwargs, (int32_t)max_tokens, r)) goto done;
+    if (constrained && srv_job_set_schema(job, schema, strict, r)) goto done;
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);
     free(msgs);
     free(kwargs);
+    free(schema);
     cJSON_Delete(root);
 }
 

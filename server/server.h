@@ -42,6 +42,7 @@ struct srv_job {
     int32_t n_prompt;
     int32_t max_tokens;          /* already clamped to the slot's room */
     struct edgellm_sampler_params sp;
+    struct edgellm_grammar *grammar; /* response_format / format: the output's constraint, or NULL */
     char *stop[SRV_MAX_STOP];
     int n_stop;
     char id[48];
@@ -116,6 +117,10 @@ int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, i
  * and tokenizes it (edgellm_chat_tokenize, setting think_open). Returns 0 or fills an error reply. */
 int srv_job_prepare_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
                          const char *kwargs_json, int32_t max_tokens, struct srv_reply *r);
+/* After srv_job_prepare_chat: constrains the answer to JSON valid against schema_json (NULL: any
+ * JSON object), starting at the first generated token — after a "</think>" when the prompt opens
+ * a think block. strict: unsupported keywords are a 400 naming them. Returns 0 or -1 (replied). */
+int srv_job_set_schema(struct srv_job *job, const char *schema_json, int strict, struct srv_reply *r);
 
 /* openai.c / ollama.c: request handlers and the output formatters the engine calls. */
 void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *r);

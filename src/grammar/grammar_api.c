@@ -39,3 +39,10 @@ edgellm_status edgellm_grammar_from_json_schema(const char *schema_json, struct 
 }
 
 void edgellm_grammar_free(struct edgellm_grammar *g) { grammar_free(g); }
+
+edgellm_status edgellm_json_schema_to_gbnf(const char *schema_json, int strict, char **gbnf, char *err, size_t err_size) {
+    if (!gbnf) return util_errf(err, err_size, EDGELLM_ERR_ARG, "grammar: gbnf is NULL");
+    *gbnf = NULL;
+    if (!schema_json) return util_errf(err, err_size, EDGELLM_ERR_ARG, "grammar: no schema");
+    return grammar_schema_to_gbnf(schema_json, strlen(schema_json), strict, gbnf, err, err_size);
+}
