@@ -288,6 +288,68 @@ done:
     cJSON_Delete(root);
 }
 
+void srv_apply_template(struct server *s, const char *body, size_t len, struct srv_reply *r) {
+    cJSON *root = srvj_body(body, len, r);
+    if (!root) return;
+    char *msgs = NULL, *kwargs = NULL, *out = NULL;
+    cJSON *kw = NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    const cJSON *tools = member(root, "tools"), *ckw = member(root, "chat_template_kwargs");
+    int agp = 1;
+    if (!cJSON_IsArray(m)) { srv_reply_error(r, 400, "invalid_request_error", "'messages' must be a list"); goto done; }
+    if (tools && !cJSON_IsArray(tools)) { srv_reply_error(r, 400, "invalid_request_error", "'tools' must be a list"); goto done; }
+    if (ckw && !cJSON_IsObject(ckw)) { srv_reply_error(r, 400, "invalid_request_error", "'chat_template_kwargs' must be an object"); goto done; }
+    if (srvj_bool(root, "add_generation_prompt", &agp, r) < 0) goto done;
+    /* tool-call arguments sent as JSON strings become objects (templates read them as mappings) */
+    const cJSON *msg;
+    cJSON_ArrayForEach(msg, m) {
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *call;
+        cJSON_ArrayForEach(call, calls) {
+            cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+            cJSON *args = fn ? cJSON_GetObjectItemCaseSensitive(fn, "arguments") : NULL;
+            if (!cJSON_IsString(args)) continue;
+            cJSON *obj = cJSON_Parse(args->valuestring);
+            if (cJSON_IsObject(obj)) cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", obj);
+            else cJSON_Delete(obj);
+        }
+    }
+    if (!(msgs = cJSON_PrintUnformatted(m))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    kw = ckw ? cJSON_Duplicate(ckw, 1) : cJSON_CreateObject();
+    if (kw && tools) cJSON_AddItemToObject(kw, "tools", cJSON_Duplicate(tools, 1));
+    if (!kw || !(kwargs = cJSON_PrintUnformatted(kw))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    struct edgellm_chat_params cp = edgellm_chat_default_params();
+    cp.add_generation_prompt = agp;
+    cp.kwargs_json = kwargs;
+    int en = 1;
+    if (ckw && srvj_bool(ckw, "enable_thinking", &en, r) < 0) goto done;
+    cp.enable_thinking = en;
+    char err[512] = "";
+    int fallback = 0;
+    edgellm_status st = edgellm_chat_render(s->model, msgs, &cp, &out, &fallback, err, sizeof err);
+    if (st == EDGELLM_OK && fallback && s->desc.chat_template) {
+        /* the model's own template raised: say so, never render another one */
+        srv_reply_error(r, 400, "invalid_request_error", "the chat template failed: %s", err);
+        goto done;
+    }
+    if (st != EDGELLM_OK) {
+        srv_reply_error(r, st == EDGELLM_ERR_NOMEM ? 500 : 400, st == EDGELLM_ERR_NOMEM ? "server_error" : "invalid_request_error",
+                        "%s", err[0] ? err : edgellm_status_str(st));
+        goto done;
+    }
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "prompt", out);
+    char *json = cJSON_PrintUnformatted(res);
+    srv_reply_json(r, 200, json ? json : "{}");
+    free(json);
+    cJSON_Delete(res);
+done:
+    edgellm_free(out);
+    free(msgs);
+    free(kwargs);
+    cJSON_Delete(kw);
+    cJSON_Delete(root);
+}
+
 void oai_completion(struct server *s, const char *body, size_t len, struct srv_reply *r) {
     cJSON *root = srvj_body(body, len, r);
     if (!root) return;

@@ -124,6 +124,10 @@ int srv_job_set_schema(struct srv_job *job, const char *schema_json, int strict,
 
 /* openai.c / ollama.c: request handlers and the output formatters the engine calls. */
 void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *r);
+/* POST /apply-template {"messages", "tools", "chat_template_kwargs", "add_generation_prompt"} ->
+ * {"prompt"}: the model's template rendered as a chat request would be (string tool-call
+ * arguments parsed into objects first); a template that raises is a 400 with its message. */
+void srv_apply_template(struct server *s, const char *body, size_t len, struct srv_reply *r);
 void oai_completion(struct server *s, const char *body, size_t len, struct srv_reply *r);
 void oai_models(struct server *s, struct srv_reply *r);
 void oai_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len);
