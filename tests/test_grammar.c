@@ -5,6 +5,7 @@
  * arithmetic, a POSIX regex for list, and for the others a backtracking recognizer over the
  * compiled rules (not the incremental matcher); hand-written strings each grammar must reject are
  * rejected by both; accepting a forbidden token is EDGELLM_ERR_ARG; bad GBNF gives line and col. */
+#include <math.h>
 #include <regex.h>
 #include <stdint.h>
 
@@ -402,6 +403,51 @@ static void test_schema(void) {
     CHECK(edgellm_grammar_from_json_schema("{\"type\":", &g, err, sizeof err) == EDGELLM_ERR_FORMAT && strstr(err, "line 1"));
 }
 
+/* Exactness: under "root ::= [a-c]" the draws follow the softmax over a, b, c only — through the
+ * check-then-mask path (plain temperature) and the full-mask path (top-k / top-p), expected
+ * frequencies computed here by hand. */
+static void test_exact(struct edgellm_model *model) {
+    int32_t nv = edgellm_model_n_vocab(model);
+    struct edgellm_grammar *g = NULL;
+    CHECK(edgellm_grammar_from_gbnf("root ::= [a-c]\n", NULL, &g, NULL, 0) == EDGELLM_OK);
+    edgellm_token id[3];
+    for (int i = 0; i < 3; i++) {
+        char ch = (char)('a' + i);
+        int32_t n = 0;
+        CHECK(edgellm_tokenize(model, &ch, 1, 0, 0, &id[i], 1, &n, NULL, 0) == EDGELLM_OK && n == 1);
+    }
+    float *logits = calloc((size_t)nv, sizeof *logits);
+    const float la[3] = {3.0f, 2.0f, 1.0f};
+    for (int i = 0; i < 3; i++) logits[id[i]] = la[i];
+    for (int mode = 0; mode < 2; mode++) {
+        struct edgellm_sampler_params sp = edgellm_sampler_default_params();
+        sp.repeat_penalty = 1.0f;
+        sp.temperature = 0.7f;
+        sp.seed = 99;
+        if (mode == 0) { sp.top_k = 0; sp.top_p = 1.0f; sp.min_p = 0.0f; }
+        else { sp.top_k = 2; sp.top_p = 1.0f; sp.min_p = 0.0f; } /* top-2 of the allowed: a, b */
+        double e[3], z = 0;
+        for (int i = 0; i < 3; i++) z += e[i] = (mode == 1 && i == 2) ? 0.0 : exp(la[i] / 0.7);
+        struct edgellm_sampler *s = NULL;
+        CHECK(edgellm_sampler_new(&sp, nv, &s) == EDGELLM_OK && edgellm_sampler_set_grammar(s, model, g) == EDGELLM_OK);
+        int count[3] = {0}, other = 0;
+        const int draws = 4000;
+        for (int d = 0; d < draws; d++) {
+            edgellm_token t = edgellm_sampler_sample(s, logits);
+            int k = t == id[0] ? 0 : t == id[1] ? 1 : t == id[2] ? 2 : -1;
+            if (k < 0) other++;
+            else count[k]++;
+        }
+        CHECKF(other == 0, "mode %d: %d draws outside the grammar", mode, other);
+        for (int i = 0; i < 3; i++)
+            CHECKF(fabs((double)count[i] / draws - e[i] / z) < 0.03, "mode %d: '%c' %.3f, expected %.3f", mode, 'a' + i,
+                   (double)count[i] / draws, e[i] / z);
+        edgellm_sampler_free(s);
+    }
+    free(logits);
+    edgellm_grammar_free(g);
+}
+
 int main(int argc, char **argv) {
     const char *shared = tu_shared(argc, argv);
     test_errors();
@@ -418,6 +464,7 @@ int main(int argc, char **argv) {
         CHECKF(edgellm_model_load(path, &mp, &model, err, sizeof err) == EDGELLM_OK, "%s: %s", path, err);
         if (!model) continue;
         if (v == 0) test_sampler_rules(model);
+        if (v == 0) test_exact(model);
         test_grammars(shared, model, vocabs[v]);
         edgellm_model_free(model);
     }
