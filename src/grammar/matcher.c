@@ -33,6 +33,8 @@ struct gm_mask {
     int32_t state;     /* -1: unused */
     int32_t max_next_min; /* largest "fewest bytes" after an allowed token */
     uint8_t *allow;    /* [n_vocab] */
+    int32_t *ids;      /* [n_vocab] the allowed tokens, n_ids of them */
+    int32_t n_ids;
 };
 
 struct gmatch {
@@ -67,6 +69,10 @@ struct gmatch {
     struct gm_mask masks[GM_N_MASKS];
     int32_t next_mask;
     uint8_t *tmp_allow;       /* [n_vocab] uncached masks */
+    int32_t *tmp_ids;         /* [n_vocab] their token list */
+    int32_t n_tmp_ids;
+    int32_t last_n_ids;       /* tokens of the last mask returned */
+    const int32_t *last_ids;
 };
 
 static int gm_grow(void **p, int64_t *cap, int64_t need, size_t elt) {
@@ -409,7 +415,8 @@ void gmatch_free(struct gmatch *m) {
     free(m->n_tok1);
     free(m->sorted);
     free(m->level);
-    for (int i = 0; i < GM_N_MASKS; i++) free(m->masks[i].allow);
+    for (int i = 0; i < GM_N_MASKS; i++) free(m->masks[i].allow), free(m->masks[i].ids);
+    free(m->tmp_ids);
     free(m->tmp_allow);
     free(m);
 }
@@ -429,7 +436,8 @@ edgellm_status gmatch_new(const struct edgellm_grammar *g, const struct vocab *v
     if (!m->bld_at || !m->bld_hash) st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "grammar: out of memory");
     if (st == EDGELLM_OK && v) {
         st = gm_build_trie(m, v, err, err_size);
-        if (st == EDGELLM_OK && !(m->tmp_allow = malloc((size_t)m->n_vocab + 1)))
+        if (st == EDGELLM_OK && (!(m->tmp_allow = malloc((size_t)m->n_vocab + 1)) ||
+                                 !(m->tmp_ids = malloc((size_t)m->n_vocab * sizeof *m->tmp_ids + 4))))
             st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "grammar: out of memory");
     }
     if (st == EDGELLM_OK) {
@@ -491,14 +499,15 @@ int32_t gmatch_min_bytes(const struct gmatch *m) {
 
 /* The trie walk: allow[t] = 1 for tokens whose end state can complete within limit bytes
  * (limit < 0: any finite); *max_min gets the largest such "fewest bytes". */
-static void gm_walk(struct gmatch *m, uint8_t *allow, int32_t limit, int32_t *max_min) {
+static void gm_walk(struct gmatch *m, uint8_t *allow, int32_t *ids, int32_t *n_ids, int32_t limit, int32_t *max_min) {
     memset(allow, 0, (size_t)m->n_vocab);
-    int32_t mx = 0;
+    int32_t mx = 0, n = 0;
+    *n_ids = 0;
     if (m->cur == GM_DONE) { *max_min = 0; return; }
     if (m->cur < 0) { *max_min = 0; return; }
     if (gm_state_complete(m, m->cur))
         for (int32_t t = 0; t < m->n_vocab; t++)
-            if (m->is_eog[t]) allow[t] = 1;
+            if (m->is_eog[t]) allow[t] = 1, ids[n++] = t;
     int32_t *level = m->level;
     level[0] = m->cur;
     for (int32_t i = 0; i < m->n_nodes;) {
@@ -508,12 +517,13 @@ static void gm_walk(struct gmatch *m, uint8_t *allow, int32_t limit, int32_t *ma
         level[d] = s;
         int32_t mn = m->st[s].min;
         if (m->n_tok0[i] < m->n_tok1[i] && mn < GRAMMAR_INF && (limit < 0 || mn <= limit)) {
-            for (int32_t k = m->n_tok0[i]; k < m->n_tok1[i]; k++) allow[m->sorted[k]] = 1;
+            for (int32_t k = m->n_tok0[i]; k < m->n_tok1[i]; k++) allow[m->sorted[k]] = 1, ids[n++] = m->sorted[k];
             if (mn > mx) mx = mn;
         }
         i++;
     }
     *max_min = mx;
+    *n_ids = n;
 }
 
 const uint8_t *gmatch_mask(struct gmatch *m, int32_t n_left) {
@@ -522,27 +532,47 @@ const uint8_t *gmatch_mask(struct gmatch *m, int32_t n_left) {
     if (n_left >= 0 && n_left < 2) {
         /* room for the end token only */
         memset(m->tmp_allow, 0, (size_t)m->n_vocab);
+        m->n_tmp_ids = 0;
         if (m->cur >= 0 && gm_state_complete(m, m->cur))
-            for (int32_t t = 0; t < m->n_vocab; t++) m->tmp_allow[t] = m->is_eog[t];
+            for (int32_t t = 0; t < m->n_vocab; t++)
+                if ((m->tmp_allow[t] = m->is_eog[t])) m->tmp_ids[m->n_tmp_ids++] = t;
+        m->last_ids = m->tmp_ids;
+        m->last_n_ids = m->n_tmp_ids;
         return m->tmp_allow;
     }
     int32_t limit = n_left < 0 ? -1 : n_left - 2;
     if (m->cur >= 0)
         for (int i = 0; i < GM_N_MASKS; i++)
-            if (m->masks[i].state == m->cur && (limit < 0 || m->masks[i].max_next_min <= limit)) return m->masks[i].allow;
+            if (m->masks[i].state == m->cur && (limit < 0 || m->masks[i].max_next_min <= limit)) {
+                m->last_ids = m->masks[i].ids;
+                m->last_n_ids = m->masks[i].n_ids;
+                return m->masks[i].allow;
+            }
     /* unlimited walk, cached; when the limit cuts it, an uncached limited walk */
     struct gm_mask *c = &m->masks[m->next_mask];
     if (!c->allow && !(c->allow = malloc((size_t)m->n_vocab + 1))) return NULL;
+    if (!c->ids && !(c->ids = malloc((size_t)m->n_vocab * sizeof *c->ids + 4))) return NULL;
     int32_t mx;
     int32_t cur = m->cur;
-    gm_walk(m, c->allow, -1, &mx);
+    gm_walk(m, c->allow, c->ids, &c->n_ids, -1, &mx);
     if (m->oom) { c->state = -1; return NULL; }
     c->state = cur;
     c->max_next_min = mx;
     m->next_mask = (m->next_mask + 1) % GM_N_MASKS;
-    if (limit < 0 || mx <= limit) return c->allow;
-    gm_walk(m, m->tmp_allow, limit, &mx);
+    if (limit < 0 || mx <= limit) {
+        m->last_ids = c->ids;
+        m->last_n_ids = c->n_ids;
+        return c->allow;
+    }
+    gm_walk(m, m->tmp_allow, m->tmp_ids, &m->n_tmp_ids, limit, &mx);
+    m->last_ids = m->tmp_ids;
+    m->last_n_ids = m->n_tmp_ids;
     return m->oom ? NULL : m->tmp_allow;
+}
+
+const int32_t *gmatch_mask_ids(const struct gmatch *m, int32_t *n) {
+    *n = m ? m->last_n_ids : 0;
+    return m ? m->last_ids : NULL;
 }
 
 int grammar_accepts(const struct edgellm_grammar *g, const char *s, size_t n) {

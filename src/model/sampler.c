@@ -38,8 +38,6 @@ struct edgellm_sampler {
     int32_t n_left;             /* token budget (< 0: none) */
 };
 
-/* Candidates the greedy path checks against the grammar before computing a full mask. */
-#define SAMPLER_GREEDY_TRIES 32
 
 /* The 1.0 layout (include/edgellm.h): a caller's struct_size must reach at least this far. */
 #define SAMPLER_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_sampler_params, seed)
@@ -357,13 +355,19 @@ edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *log
     int greedy = !(s->p.temperature > 0.0f);
     int plain_temp = !greedy && !(s->p.top_k > 0 && s->p.top_k < nv) && !(s->p.top_p < 1.0f) && !(s->p.min_p > 0.0f);
     if (greedy) {
-        /* the best allowed token: check the candidates best first, mask only if none passes */
+        /* the best allowed token: the best of all when allowed, else the best of the allowed
+         * list (lowest id among equals, as argmax over the masked logits) */
         edgellm_token t = sampler_argmax(x, nv);
         if (gmatch_check(s->gm, t, s->n_left)) return t;
-        int32_t k = SAMPLER_GREEDY_TRIES < nv ? SAMPLER_GREEDY_TRIES : nv;
-        sampler_top_k(s->cand, x, nv, k);
-        for (int32_t i = 1; i < k; i++)
-            if (gmatch_check(s->gm, s->cand[i].id, s->n_left)) return s->cand[i].id;
+        if (!gmatch_mask(s->gm, s->n_left)) return -1;
+        int32_t n = 0;
+        const int32_t *ids = gmatch_mask_ids(s->gm, &n);
+        edgellm_token best = -1;
+        for (int32_t i = 0; i < n; i++) {
+            int32_t id = ids[i];
+            if (best < 0 || x[id] > x[best] || (x[id] == x[best] && id < best)) best = id;
+        }
+        return best;
     } else if (plain_temp) {
         /* a draw from p, kept when allowed, else a draw from p restricted to the allowed set:
          * P(t) = p(t) + (1 - A) p(t) / A = p(t) / A, the masked distribution */
