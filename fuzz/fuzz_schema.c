@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     edgellm_status st = edgellm_grammar_from_json_schema_ex(text, strict, &g, err, sizeof err);
     if (st != EDGELLM_OK) {
         if (g || !err[0] || strchr(err, '\n')) __builtin_trap();
-        if (strstr(err, "internal grammar error") && !strstr(err, "out of memory")) __builtin_trap();
+        /* (the message may quote a keyword of the input: only its own prefix counts) */
+        if (!strncmp(err, "json schema: internal grammar error", 35) && !strstr(err, "out of memory")) __builtin_trap();
     } else {
         if (!g) __builtin_trap();
         static const char *const probes[] = {"{}", "[]", "\"a\"", "1", "-0.5", "null", "true", "{\"a\": [1, \"x\"]}"};
