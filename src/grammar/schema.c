@@ -315,11 +315,29 @@ static void rx_seq(rx *r, json_buf *b) {
             char q = r->s[r->i];
             if (q == '*' || q == '+' || q == '?') { json_buf_put(b, &q, 1); r->i++; }
             else if (q == '{') {
+                /* {n}, {n,}, {n,m}; anything else is a literal '{' (ECMAScript) */
                 size_t j = r->i + 1;
-                while (j < r->n && r->s[j] != '}') j++;
-                if (j >= r->n) { sc_fail(r->c, EDGELLM_ERR_FORMAT, "pattern: missing '}'"); return; }
-                json_buf_put(b, r->s + r->i, j + 1 - r->i);
-                r->i = j + 1;
+                long lo = 0, hi = -1;
+                int nd = 0, ok = 1;
+                while (j < r->n && r->s[j] >= '0' && r->s[j] <= '9' && nd < 6) lo = lo * 10 + (r->s[j++] - '0'), nd++;
+                if (nd == 0) ok = 0;
+                else if (j < r->n && r->s[j] == ',') {
+                    j++;
+                    int md = 0;
+                    hi = 0;
+                    while (j < r->n && r->s[j] >= '0' && r->s[j] <= '9' && md < 6) hi = hi * 10 + (r->s[j++] - '0'), md++;
+                    if (md == 0) hi = -1;
+                } else hi = lo;
+                if (ok && (j >= r->n || r->s[j] != '}')) ok = 0;
+                if (ok) {
+                    if ((hi >= 0 && hi < lo) || lo > 1000 || hi > 1000) {
+                        sc_fail(r->c, EDGELLM_ERR_UNSUPPORTED, "pattern: repetition {%ld,%ld} out of range", lo, hi);
+                        return;
+                    }
+                    if (hi < 0) bputf(b, "{%ld,}", lo);
+                    else bputf(b, "{%ld,%ld}", lo, hi);
+                    r->i = j + 1;
+                }
             }
             if (r->i < r->n && r->s[r->i] == '?') r->i++; /* lazy: the same language */
         }
