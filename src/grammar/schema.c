@@ -45,6 +45,8 @@ static void sc_fail(schema_ctx *c, edgellm_status st, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (char *q = msg; *q; q++)
+        if ((unsigned char)*q < 0x20) *q = ' '; /* one line, whatever the schema's strings hold */
     util_errf(c->err, c->err_size, st, "json schema: %s", msg);
 }
 
