@@ -60,6 +60,7 @@ typedef enum edgellm_status {
     EDGELLM_ERR_TEMPLATE = 7,     /* chat template failed to parse or raised */
     EDGELLM_ERR_ABORTED = 8,      /* stopped by the caller's abort callback */
     EDGELLM_ERR_BUFFER_TOO_SMALL = 9, /* an output array is too small; the size needed was reported */
+    EDGELLM_ERR_NOT_FOUND = 10,   /* a named thing (metadata key, ...) does not exist */
 } edgellm_status;
 
 /* A short English name of a status ("ok", "format error", ...). Static storage. */
@@ -100,10 +101,27 @@ static inline struct edgellm_model_params edgellm_model_default_params(void) {
 }
 
 /* Loads a GGUF file. On failure *out is NULL and err (if err_size > 0) holds one line naming
- * what is wrong. The weights stay in the mapped file. params NULL: the defaults. */
+ * what is wrong. The weights stay in the mapped file, except the matrices that the CPU's kernels
+ * decode faster repacked: those are rewritten into memory (on n_threads threads), their pages of
+ * the mapping released as it goes (EDGELLM_REPACK=0 in the environment turns this off).
+ * params NULL: the defaults. */
 EDGELLM_API edgellm_status edgellm_model_load(const char *path, const struct edgellm_model_params *params,
                                               struct edgellm_model **out, char *err, size_t err_size);
 EDGELLM_API void edgellm_model_free(struct edgellm_model *model);
+
+/* Loads a GGUF file that is already in memory, without copying it (zero-copy): data[0..size) must
+ * stay valid and unchanged until the model is freed. Any alignment is accepted: when the tensor
+ * data would be less than 16-byte aligned, the file is copied once into an aligned buffer the
+ * model owns. A cut or malformed buffer fails with a status (EDGELLM_ERR_FORMAT, ...). */
+EDGELLM_API edgellm_status edgellm_model_load_mem(const void *data, size_t size,
+                                                  const struct edgellm_model_params *params,
+                                                  struct edgellm_model **out, char *err, size_t err_size);
+/* Loads the GGUF file that is `size` bytes at `offset` in the open file fd (e.g. an uncompressed
+ * Android asset: AAsset_openFileDescriptor64). The library maps what it needs (read-only) and does
+ * not close fd; the caller may close it as soon as this returns. */
+EDGELLM_API edgellm_status edgellm_model_load_fd(int fd, uint64_t offset, uint64_t size,
+                                                 const struct edgellm_model_params *params,
+                                                 struct edgellm_model **out, char *err, size_t err_size);
 
 /* Facts about a loaded model. Strings are valid until the model is freed. */
 struct edgellm_model_desc {
@@ -117,6 +135,7 @@ struct edgellm_model_desc {
     const char *tokenizer_model;  /* tokenizer.ggml.model ("llama", "gpt2", ...) */
     const char *tokenizer_pre;    /* tokenizer.ggml.pre, or "" */
     const char *chat_template;  /* NULL when the file has none */
+    const char *family;         /* the architecture table's row ("llama", "qwen3", "gemma3", ...), or "" */
     uint64_t file_size;
     uint64_t n_tensors;
     uint64_t n_params;          /* total elements of all tensors */
@@ -132,6 +151,9 @@ struct edgellm_model_desc {
     int32_t n_vocab;
     edgellm_token bos, eos, eot, pad, unk;  /* -1 when none */
     int add_bos, add_eos;
+    /* from the architecture table (when the architecture is known) */
+    uint32_t head_dim_v;        /* value head size (head_dim is the key head size) */
+    int rope_neox;              /* 1: NEOX pairs (i, i + n_rot/2); 0: NORM pairs (2i, 2i+1) */
 #ifdef EDGELLM_TEST_GROW_STRUCTS
     uint64_t test_grown;        /* test builds only (tests/abi) */
 #endif
@@ -144,17 +166,48 @@ struct edgellm_model_desc {
  * EDGELLM_MODEL_DESC_INIT); EDGELLM_ERR_ARG for a NULL argument or a struct_size below 1.0's. */
 EDGELLM_API edgellm_status edgellm_model_describe(const struct edgellm_model *model, struct edgellm_model_desc *out);
 
+/* Attention of layer il of a runnable model: sliding-window (swa = 1, over the last `window`
+ * positions) or full, and whether it applies RoPE. Fills the first out->struct_size bytes (use
+ * EDGELLM_LAYER_DESC_INIT); EDGELLM_ERR_ARG if il is out of range, the model cannot be run or
+ * struct_size is below 1.0's. */
+struct edgellm_layer_desc {
+    uint32_t struct_size;       /* sizeof(struct edgellm_layer_desc): use EDGELLM_LAYER_DESC_INIT */
+    int swa;
+    uint32_t window;            /* 0 for full attention */
+    int rope;
+    float rope_freq_base;       /* the base this layer's RoPE uses */
+#ifdef EDGELLM_TEST_GROW_STRUCTS
+    uint32_t test_grown;        /* test builds only (tests/abi) */
+#endif
+};
+#define EDGELLM_LAYER_DESC_INIT {.struct_size = (uint32_t)sizeof(struct edgellm_layer_desc)}
+EDGELLM_API edgellm_status edgellm_model_layer(const struct edgellm_model *model, uint32_t il,
+                                               struct edgellm_layer_desc *out);
+
 /* Tensor-type histogram: for i in [0, n), the type name and count of tensors of that type. */
 EDGELLM_API int edgellm_model_n_tensor_types(const struct edgellm_model *model);
 EDGELLM_API const char *edgellm_model_tensor_type(const struct edgellm_model *model, int i, uint64_t *count);
+
+/* Bytes of weights one decoded token reads: every matrix of the blocks and the output projection
+ * (also when it is the tied embedding table), not the input token's embedding row nor the norms
+ * and biases. 0 for a vocab-only or unsupported model. Divided into bytes/s it gives tokens/s at a
+ * memory bandwidth. */
+EDGELLM_API uint64_t edgellm_model_weight_bytes_per_token(const struct edgellm_model *model);
 
 /* Metadata access: the i-th key (NULL when out of range) and its value rendered as text (arrays
  * abbreviated; snprintf rule, -EDGELLM_ERR_ARG when i is out of range). */
 EDGELLM_API const char *edgellm_model_meta_key(const struct edgellm_model *model, uint64_t i);
 EDGELLM_API int edgellm_model_meta_value(const struct edgellm_model *model, uint64_t i, char *buf, size_t size);
+/* The value of metadata key `key` as text (numbers and booleans formatted, arrays abbreviated as
+ * `edgellm info` shows them), NUL-terminated in buf[0..size). *needed (if not NULL) is set to the
+ * length of the whole text + 1; if that is more than size, the text is truncated and the status is
+ * EDGELLM_ERR_BUFFER_TOO_SMALL (buf may be NULL with size 0 to ask). EDGELLM_ERR_NOT_FOUND when the
+ * file has no such key; EDGELLM_ERR_ARG for a NULL model or key. */
+EDGELLM_API edgellm_status edgellm_model_meta_str(const struct edgellm_model *model, const char *key,
+                                                  char *buf, size_t size, size_t *needed);
 
 /* What went wrong at load time without failing the load (e.g. use_mlock could not lock the
- * weights), one line; "" when nothing did. Set only by edgellm_model_load. */
+ * weights), one line; "" when nothing did. Set only by the edgellm_model_load* functions. */
 EDGELLM_API const char *edgellm_model_warning(const struct edgellm_model *model);
 
 /* ------------------------------------------------------------------------- */
@@ -348,6 +401,12 @@ static inline struct edgellm_context_params edgellm_context_default_params(void)
     return p;
 }
 
+/* The bytes edgellm_context_new would allocate for these params (KV cache, token history,
+ * scratch, logits; not the weights, which stay in the mapped file): what an app checks against its
+ * memory budget before creating the context. Within 1% of edgellm_context_memory_size. */
+EDGELLM_API edgellm_status edgellm_context_memory_needed(const struct edgellm_model *model,
+                                                         const struct edgellm_context_params *params,
+                                                         uint64_t *bytes);
 /* Creates a context for a model; params NULL: the defaults. On failure *out is NULL and err
  * (if err_size > 0) holds one line. */
 EDGELLM_API edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edgellm_context_params *params,
@@ -356,6 +415,12 @@ EDGELLM_API void edgellm_context_free(struct edgellm_context *ctx);
 EDGELLM_API const char *edgellm_context_errmsg(const struct edgellm_context *ctx);
 EDGELLM_API uint32_t edgellm_context_n_ctx(const struct edgellm_context *ctx);
 EDGELLM_API uint32_t edgellm_context_n_batch(const struct edgellm_context *ctx);
+/* The bytes the context allocated (counted by the library's allocator); 0 for NULL. */
+EDGELLM_API uint64_t edgellm_context_memory_size(const struct edgellm_context *ctx); /* bytes it allocated */
+/* Threads used by the next decodes: 1 .. the count the context was created with (0 = that
+ * count); more is EDGELLM_ERR_ARG (every buffer was sized at creation). Logits do not depend on
+ * the thread count (each output is computed by one thread in the same order). */
+EDGELLM_API edgellm_status edgellm_context_set_threads(struct edgellm_context *ctx, int32_t n_threads);
 
 /* A batch of tokens. Token i goes to sequence seq_id[i] at position pos[i]; the positions of one
  * sequence in a batch must follow the ones already in its cache (pos == n_past, n_past+1, ...).
@@ -376,17 +441,98 @@ EDGELLM_API edgellm_status edgellm_context_decode(struct edgellm_context *ctx, c
 EDGELLM_API const float *edgellm_context_logits(const struct edgellm_context *ctx, int32_t i);
 /* Number of positions held for a sequence. */
 EDGELLM_API uint32_t edgellm_context_seq_len(const struct edgellm_context *ctx, int32_t seq_id);
-/* Forgets positions >= n_keep of a sequence (0 clears it). */
+/* Forgets positions >= n_keep of a sequence (0 clears it). On models with sliding-window layers
+ * whose KV rings no longer hold the window before n_keep, the sequence is cleared instead:
+ * read edgellm_context_seq_len to learn where to resume. */
 EDGELLM_API edgellm_status edgellm_context_seq_truncate(struct edgellm_context *ctx, int32_t seq_id, uint32_t n_keep);
+
+/* Sequence state: the tokens and KV cache of one sequence as a self-contained byte string
+ * (versioned, with a checksum over every byte and the identity of the model: a hash of its GGUF
+ * metadata, tensor table and a sample of every tensor's bytes), to save a conversation and resume
+ * it later without evaluating it again.
+ * _size: the bytes _get will write for the sequence as it is now; 0 for a bad ctx or seq_id.
+ * _get: writes them to buf; *written (if not NULL) is set to that size. A buffer smaller than
+ *   _size is EDGELLM_ERR_ARG (nothing written).
+ * _set: replaces the sequence with a saved state. After it, seq_len is the saved length and the
+ *   next token's logits are bit-identical to those of the context the state was saved from. It
+ *   refuses, leaving the sequence empty (seq_len 0): a truncated buffer or any changed byte
+ *   (EDGELLM_ERR_FORMAT), a state of another model or KV cache type (EDGELLM_ERR_UNSUPPORTED),
+ *   a state longer than the context (EDGELLM_ERR_CONTEXT_FULL). */
+EDGELLM_API size_t edgellm_context_seq_state_size(const struct edgellm_context *ctx, int32_t seq_id); /* 0 on bad ctx/seq */
+EDGELLM_API edgellm_status edgellm_context_seq_state_get(struct edgellm_context *ctx, int32_t seq_id,
+                                                         void *buf, size_t size, size_t *written);
+EDGELLM_API edgellm_status edgellm_context_seq_state_set(struct edgellm_context *ctx, int32_t seq_id,
+                                                         const void *buf, size_t size);
+/* Makes sequence dst a copy of sequence src (tokens and KV cache, no recomputation; dst's former
+ * content is dropped): a shared prefix evaluated once. The next token's logits on dst are
+ * bit-identical to those on src. src == dst does nothing. */
+EDGELLM_API edgellm_status edgellm_context_seq_copy(struct edgellm_context *ctx, int32_t src, int32_t dst);
 
 /* Called between layers; return nonzero to abort the decode (EDGELLM_ERR_ABORTED). */
 typedef int (*edgellm_abort_fn)(void *user);
 EDGELLM_API void edgellm_context_set_abort(struct edgellm_context *ctx, edgellm_abort_fn fn, void *user);
 
+/* Called during a decode with the input of every matrix multiplication, before it runs:
+ * weight is the GGUF name of the weight ("blk.3.attn_q.weight", "output.weight" — or
+ * "token_embd.weight" when the output projection is tied to it; valid during the call), x holds n_rows rows of n_cols floats (one row per token of the micro-batch; for
+ * the output projection only the rows that asked for logits). The rows are read-only and
+ * valid during the call. Used by the importance matrix below; fn NULL removes the hook. */
+typedef void (*edgellm_activation_fn)(void *user, const char *weight, const float *x, int32_t n_rows, int64_t n_cols);
+EDGELLM_API void edgellm_context_set_activation_hook(struct edgellm_context *ctx, edgellm_activation_fn fn, void *user);
+
+/* ------------------------------------------------------------------------- */
+/* Importance matrix: per input column of every weight matrix of the blocks, the sum of the  */
+/* squared activations and the number of tokens, collected over decodes and written in        */
+/* llama.cpp's imatrix GGUF format (general.type = "imatrix", imatrix.datasets,               */
+/* imatrix.chunk_count, imatrix.chunk_size, and per weight the F32 tensors <name>.in_sum2      */
+/* [n_cols] and <name>.counts [1]), so files move between edgellm and llama-quantize.          */
+/* As llama-imatrix does, it collects only blk.* weights (output.weight with process_output)   */
+/* and skips multiplications over fewer than 16 rows.                                          */
+
+struct edgellm_imatrix;
+
+struct edgellm_imatrix_params {
+    uint32_t struct_size;     /* sizeof(struct edgellm_imatrix_params) */
+    uint32_t chunk_size;      /* tokens per chunk (recorded as imatrix.chunk_size); 0 = 512 */
+    int32_t process_output;   /* 1: collect output.weight as well */
+};
+
+static inline struct edgellm_imatrix_params edgellm_imatrix_default_params(void) {
+    struct edgellm_imatrix_params p = {sizeof(struct edgellm_imatrix_params), 512, 0};
+    return p;
+}
+
+/* A new, empty collector. params NULL = defaults. */
+EDGELLM_API edgellm_status edgellm_imatrix_new(const struct edgellm_imatrix_params *params, struct edgellm_imatrix **out,
+                                               char *err, size_t err_size);
+EDGELLM_API void edgellm_imatrix_free(struct edgellm_imatrix *im);
+EDGELLM_API const char *edgellm_imatrix_errmsg(const struct edgellm_imatrix *im);
+/* Collects from every later decode on ctx (replaces ctx's activation hook); im NULL detaches.
+ * The collector must outlive the attachment. A decode that fails or is aborted part way has
+ * already added the layers it ran (start over with a new collector to keep counts equal). */
+EDGELLM_API void edgellm_imatrix_attach(struct edgellm_context *ctx, struct edgellm_imatrix *im);
+/* EDGELLM_OK, or the first error met while collecting (a non-finite activation, a weight whose
+ * width changed, out of memory); collection stops at the first error. */
+EDGELLM_API edgellm_status edgellm_imatrix_status(const struct edgellm_imatrix *im);
+/* Records the name of a text the matrix was computed on (imatrix.datasets). */
+EDGELLM_API edgellm_status edgellm_imatrix_add_dataset(struct edgellm_imatrix *im, const char *name);
+/* Collected weights, sorted by name. Entry i: its name (valid until the next decode or free),
+ * *sum2 = the n_cols sums of squares, *count = tokens seen. NULL if i is out of range. */
+EDGELLM_API int32_t edgellm_imatrix_n_entries(const struct edgellm_imatrix *im);
+EDGELLM_API const char *edgellm_imatrix_entry(const struct edgellm_imatrix *im, int32_t i, const float **sum2,
+                                              int64_t *n_cols, int64_t *count);
+/* Completed chunks: the largest count divided by chunk_size (imatrix.chunk_count). */
+EDGELLM_API uint32_t edgellm_imatrix_n_chunks(const struct edgellm_imatrix *im);
+/* Writes the GGUF file (under a temporary name, renamed when complete). */
+EDGELLM_API edgellm_status edgellm_imatrix_save(struct edgellm_imatrix *im, const char *path);
+
 /* ------------------------------------------------------------------------- */
 /* Sampler.                                                                    */
 
 struct edgellm_sampler;
+
+/* One entry of edgellm_sampler_params.logit_bias. */
+struct edgellm_logit_bias { edgellm_token token; float bias; };
 
 struct edgellm_sampler_params {
     uint32_t struct_size;     /* sizeof(struct edgellm_sampler_params) */
@@ -399,6 +545,10 @@ struct edgellm_sampler_params {
     float frequency_penalty;  /* 0: off */
     int32_t penalty_last_n;   /* window of recent tokens the penalties look at */
     uint64_t seed;
+    /* appended after 1.0: added to the logits before any other step (e.g. -INFINITY bans a
+     * token); entries with a token id out of range are ignored; copied by edgellm_sampler_new */
+    const struct edgellm_logit_bias *logit_bias;
+    int32_t n_logit_bias;
 #ifdef EDGELLM_TEST_GROW_STRUCTS
     uint64_t test_grown;      /* test builds only (tests/abi); must be 0 */
 #endif
@@ -416,6 +566,8 @@ static inline struct edgellm_sampler_params edgellm_sampler_default_params(void)
     p.frequency_penalty = 0.0f;
     p.penalty_last_n = 64;
     p.seed = 0x5eed5eed5eedULL;
+    p.logit_bias = NULL;
+    p.n_logit_bias = 0;
 #ifdef EDGELLM_TEST_GROW_STRUCTS
     p.test_grown = 0;
 #endif
@@ -472,6 +624,38 @@ EDGELLM_API void edgellm_sampler_set_budget(struct edgellm_sampler *s, int32_t n
 EDGELLM_API int edgellm_sampler_grammar_complete(const struct edgellm_sampler *s);
 
 /* ------------------------------------------------------------------------- */
+/* Conversion: a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json,  */
+/* tokenizer_config.json, generation_config.json) to a GGUF file, streamed.                     */
+
+/* Called as tensors are written: done/total bytes of source weights. Return nonzero to abort
+ * (the call then fails with EDGELLM_ERR_ABORTED and no output file is left). */
+typedef int (*edgellm_convert_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+struct edgellm_convert_params {
+    uint32_t struct_size;     /* sizeof(struct edgellm_convert_params): set by the default params */
+    const char *outtype;      /* "f32", "f16" (default), "bf16", "q8_0", or a quantized file type
+                                 ("q4_0", "q4_k_m", ...; see edgellm_convert_outtype_name) */
+    int n_threads;            /* 0 = number of cores */
+    edgellm_convert_progress_fn progress;  /* may be NULL */
+    void *progress_user;
+};
+
+static inline struct edgellm_convert_params edgellm_convert_default_params(void) {
+    struct edgellm_convert_params p = {sizeof(struct edgellm_convert_params), "f16", 0, 0, 0};
+    return p;
+}
+
+/* Converts hf_dir to out_path (written under a temporary name next to it and renamed at the end,
+ * so out_path is never left half-written). Architectures: llama, qwen2, qwen3. Returns
+ * EDGELLM_ERR_ARG for a bad parameter (unknown outtype), EDGELLM_ERR_IO / FORMAT / UNSUPPORTED for
+ * a missing, malformed or unsupported input, with one line in err. */
+EDGELLM_API edgellm_status edgellm_model_convert(const char *hf_dir, const char *out_path,
+                                                 const struct edgellm_convert_params *params, char *err,
+                                                 size_t err_size);
+/* The i-th accepted outtype name, or NULL past the end (for --help). */
+EDGELLM_API const char *edgellm_convert_outtype_name(int i);
+
+/* ------------------------------------------------------------------------- */
 /* Kernels and system.                                                         */
 
 /* The instruction-set path in use ("scalar", "avx2", "avx512", "avx512vnni", "neon", ...).
@@ -521,6 +705,122 @@ EDGELLM_API void edgellm_textstream_free(struct edgellm_textstream *ts);
 /* 1 if the last "<think>" in the prompt is not followed by "</think>" (generation starts inside
  * the reasoning block, as the DeepSeek-R1-Distill template's prompts do). */
 EDGELLM_API int edgellm_prompt_opens_think(const char *prompt);
+
+/* ------------------------------------------------------------------------- */
+/* Quantization: a GGUF file (F32/F16/BF16 weights) to a quantized GGUF file, byte for byte
+ * what llama.cpp's llama-quantize writes for the same file type (and importance matrix).      */
+
+/* Tensor types (GGML type ids as stored in GGUF): the ones the quantizer can produce. */
+#define EDGELLM_TYPE_F32 0
+#define EDGELLM_TYPE_F16 1
+#define EDGELLM_TYPE_Q4_0 2
+#define EDGELLM_TYPE_Q4_1 3
+#define EDGELLM_TYPE_Q5_0 6
+#define EDGELLM_TYPE_Q5_1 7
+#define EDGELLM_TYPE_Q8_0 8
+#define EDGELLM_TYPE_Q2_K 10
+#define EDGELLM_TYPE_Q3_K 11
+#define EDGELLM_TYPE_Q4_K 12
+#define EDGELLM_TYPE_Q5_K 13
+#define EDGELLM_TYPE_Q6_K 14
+#define EDGELLM_TYPE_IQ4_NL 20
+#define EDGELLM_TYPE_IQ4_XS 23
+#define EDGELLM_TYPE_BF16 30
+#define EDGELLM_TYPE_COUNT 40 /* type ids are below this */
+
+/* ggml's name of a type id ("q4_K", "iq4_xs", "f16"), or NULL. */
+EDGELLM_API const char *edgellm_type_name(int type);
+/* Type id of a ggml type name (case-insensitive: "q4_k", "Q8_0", "bf16") that the quantizer can
+ * produce, or -1. */
+EDGELLM_API int edgellm_type_from_name(const char *name);
+
+/* File types, numbered as llama.cpp's LLAMA_FTYPE (the value written to general.file_type). */
+#define EDGELLM_FTYPE_F32 0
+#define EDGELLM_FTYPE_F16 1
+#define EDGELLM_FTYPE_Q4_0 2
+#define EDGELLM_FTYPE_Q4_1 3
+#define EDGELLM_FTYPE_Q8_0 7
+#define EDGELLM_FTYPE_Q5_0 8
+#define EDGELLM_FTYPE_Q5_1 9
+#define EDGELLM_FTYPE_Q2_K 10
+#define EDGELLM_FTYPE_Q3_K_S 11
+#define EDGELLM_FTYPE_Q3_K_M 12
+#define EDGELLM_FTYPE_Q3_K_L 13
+#define EDGELLM_FTYPE_Q4_K_S 14
+#define EDGELLM_FTYPE_Q4_K_M 15
+#define EDGELLM_FTYPE_Q5_K_S 16
+#define EDGELLM_FTYPE_Q5_K_M 17
+#define EDGELLM_FTYPE_Q6_K 18
+#define EDGELLM_FTYPE_IQ4_NL 25
+#define EDGELLM_FTYPE_IQ4_XS 30
+#define EDGELLM_FTYPE_BF16 32
+
+/* File type of a name as llama-quantize spells it ("Q4_K_M", "IQ4_XS", "BF16"; case-insensitive;
+ * also "Q3_K" = Q3_K_M, "Q4_K" = Q4_K_M, "Q5_K" = Q5_K_M as llama-quantize accepts), or -1. */
+EDGELLM_API int edgellm_ftype_from_name(const char *name);
+/* Canonical name of a file type ("Q4_K_M"), or NULL. */
+EDGELLM_API const char *edgellm_ftype_name(int ftype);
+
+/* Called as each tensor is started (i of n, in file order), with its source and chosen types. */
+typedef void (*edgellm_quantize_progress_fn)(void *user, uint64_t i, uint64_t n, const char *name, int type_in,
+                                             int type_out);
+
+/* What was written: sizes are tensor data bytes (as llama-quantize reports them); bits per weight
+ * = size * 8 / n_elements. n_per_type[t] counts the output tensors of type id t. */
+struct edgellm_quantize_stats {
+    uint64_t size_in, size_out, n_elements, n_tensors;
+    uint32_t n_fallback;               /* tensors whose row length forced a fallback type */
+    uint32_t n_imatrix;                /* tensors quantized with importance weights */
+    uint32_t n_per_type[EDGELLM_TYPE_COUNT];
+};
+
+struct edgellm_quantize_params {
+    uint32_t struct_size;         /* sizeof(struct edgellm_quantize_params): set by the default below */
+    int ftype;                    /* EDGELLM_FTYPE_* (default Q8_0) */
+    int n_threads;                /* 0 = number of cores */
+    int output_tensor_type;       /* type of output.weight (and of a tied token_embd); -1 = the mix's */
+    int token_embedding_type;     /* type of token_embd.weight; -1 = the mix's */
+    int pure;                     /* 1: every quantizable tensor gets the file type's base type */
+    int allow_requantize;         /* 1: accept already-quantized inputs (quality loss); else refused */
+    const char *imatrix_path;     /* importance matrix (GGUF imatrix format), or NULL */
+    /* Per-tensor overrides: a tensor whose name contains tensor_type_names[i] (the first match
+     * wins) gets tensor_type_types[i] (an EDGELLM_TYPE_*), as llama-quantize --tensor-type. */
+    const char *const *tensor_type_names;
+    const int *tensor_type_types;
+    int n_tensor_types;
+    edgellm_quantize_progress_fn progress; /* may be NULL */
+    void *progress_user;
+    struct edgellm_quantize_stats *stats;   /* filled on success if not NULL */
+};
+
+static inline struct edgellm_quantize_params edgellm_quantize_default_params(void) {
+    struct edgellm_quantize_params p;
+    p.struct_size = (uint32_t)sizeof(struct edgellm_quantize_params);
+    p.ftype = EDGELLM_FTYPE_Q8_0;
+    p.n_threads = 0;
+    p.output_tensor_type = -1;
+    p.token_embedding_type = -1;
+    p.pure = 0;
+    p.allow_requantize = 0;
+    p.imatrix_path = NULL;
+    p.tensor_type_names = NULL;
+    p.tensor_type_types = NULL;
+    p.n_tensor_types = 0;
+    p.progress = NULL;
+    p.progress_user = NULL;
+    p.stats = NULL;
+    return p;
+}
+
+/* Quantizes in_path (a GGUF model with F32/F16/BF16 weights) to out_path with llama.cpp's
+ * per-tensor type rules and reference algorithms (identical bytes for the same inputs). The file
+ * is written under a temporary name (out_path + ".tmp") and renamed when complete, so out_path
+ * never holds a partial file. params NULL = defaults. Errors: EDGELLM_ERR_IO / _FORMAT (bad or
+ * unreadable file), _UNSUPPORTED (quantized input without allow_requantize, a type that cannot
+ * be produced), _ARG (bad params), with one line in err. */
+EDGELLM_API edgellm_status edgellm_model_quantize(const char *in_path, const char *out_path,
+                                                  const struct edgellm_quantize_params *params, char *err,
+                                                  size_t err_size);
 
 #ifdef __cplusplus
 }

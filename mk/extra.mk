@@ -1,5 +1,5 @@
 # Extra targets included by the Makefile: fuzzing and the aarch64 cross-build under qemu.
-#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="gguf json template tokenizer"]
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="gguf json template tokenizer safetensors tokenizer_json"]
 #   make test-aarch64
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=

@@ -61,6 +61,7 @@ static int parse_options(const cJSON *root, struct srv_job *job, long long *num_
     if ((rc = srvj_int(opt, "seed", -9.2e18, 9.2e18, &ll, r)) < 0) return -1;
     if (rc) job->sp.seed = (uint64_t)ll;
     if (srvj_stop(opt, "stop", job, r) < 0) return -1;
+    if (srvj_logit_bias(opt, "logit_bias", job, r) < 0) return -1;
     return 0;
 }
 

@@ -101,6 +101,40 @@ int srvj_stop(const cJSON *o, const char *key, struct srv_job *job, struct srv_r
     return -1;
 }
 
+int srvj_logit_bias(const cJSON *o, const char *key, struct srv_job *job, struct srv_reply *r) {
+    const cJSON *v = member(o, key), *e;
+    if (!v) return 0;
+    if (!cJSON_IsObject(v)) {
+        srv_reply_error(r, 400, "invalid_request_error", "'%s' must be an object of token id -> bias", key);
+        return -1;
+    }
+    int n = cJSON_GetArraySize(v), i = 0;
+    free(job->bias);
+    job->bias = NULL;
+    job->sp.logit_bias = NULL;
+    job->sp.n_logit_bias = 0;
+    if (n == 0) return 1;
+    if (n > 1000000 || !(job->bias = calloc((size_t)n, sizeof *job->bias))) {
+        srv_reply_error(r, 400, "invalid_request_error", "'%s' has too many entries", key);
+        return -1;
+    }
+    cJSON_ArrayForEach(e, v) {
+        char *end = NULL;
+        long id = e->string ? strtol(e->string, &end, 10) : -1;
+        if (!e->string || end == e->string || *end || id < 0 || id > INT32_MAX || !cJSON_IsNumber(e) || !isfinite(e->valuedouble)) {
+            srv_reply_error(r, 400, "invalid_request_error", "'%s' must map token ids (\"123\") to numbers; bad entry '%.40s'", key,
+                            e->string ? e->string : "");
+            return -1;
+        }
+        job->bias[i].token = (edgellm_token)id;
+        job->bias[i].bias = (float)e->valuedouble;
+        i++;
+    }
+    job->sp.logit_bias = job->bias;
+    job->sp.n_logit_bias = i;
+    return 1;
+}
+
 char *srvj_messages(const cJSON *msgs, struct srv_reply *r) {
     static const char *const roles[] = {"system", "user", "assistant", "tool", "developer"};
     if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
@@ -205,6 +239,7 @@ static int parse_common(const cJSON *root, struct srv_job *job, long long *max_t
     if ((rc = srvj_int(root, "seed", -9.2e18, 9.2e18, &ll, r)) < 0) return -1;
     job->sp.seed = rc ? (uint64_t)ll : (uint64_t)srv_now_ns();
     if (srvj_stop(root, "stop", job, r) < 0) return -1;
+    if (srvj_logit_bias(root, "logit_bias", job, r) < 0) return -1;
     if (srvj_bool(root, "ignore_eos", &job->ignore_eos, r) < 0) return -1;
     if ((rc = srvj_int(root, "n", 1, 1, &ll, r)) < 0) return -1;
     const cJSON *so = member(root, "stream_options");

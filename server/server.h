@@ -45,6 +45,7 @@ struct srv_job {
     struct edgellm_grammar *grammar; /* response_format / format: the output's constraint, or NULL */
     char *stop[SRV_MAX_STOP];
     int n_stop;
+    struct edgellm_logit_bias *bias; /* [n_bias] owned; sp.logit_bias points here */
     char id[48];
     char model[128];
     int64_t created;             /* unix seconds */
@@ -170,6 +171,9 @@ struct srvj_opt {
 int srvj_opts(const struct cJSON *o, const struct srvj_opt *opts, int n, struct srv_reply *r);
 /* "stop": a string or a list of strings, copied into job->stop. */
 int srvj_stop(const struct cJSON *o, const char *key, struct srv_job *job, struct srv_reply *r);
+/* o[key]: {"<token id>": bias, ...} (OpenAI logit_bias, Ollama options.logit_bias) into job->bias
+ * and job->sp. 0 absent, 1 set, -1 error replied. */
+int srvj_logit_bias(const struct cJSON *o, const char *key, struct srv_job *job, struct srv_reply *r);
 /* Normalizes a chat message list into [{"role","content"}] JSON text (malloc'd), or NULL + 400. */
 char *srvj_messages(const struct cJSON *msgs, struct srv_reply *r);
 /* Queues a prepared job and points the reply at it (503 when the queue is full). */

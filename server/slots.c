@@ -66,6 +66,7 @@ void srv_job_unref(struct srv_job *job) {
         free(c);
     }
     for (int i = 0; i < job->n_stop; i++) free(job->stop[i]);
+    free(job->bias);
     edgellm_free(job->prompt);
     edgellm_grammar_free(job->grammar);
     sbuf_free(&job->content);

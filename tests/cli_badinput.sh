@@ -17,6 +17,7 @@ trap 'rm -rf "$T"' EXIT
 TMO=20
 [ -n "${EDGELLM_SANITIZED:-}" ] && TMO=90
 pass=0 fail=0
+. "$(dirname "$0")/skip.sh"
 
 # expect CODES WORDS NAME -- CMD...: exit code one of CODES (e.g. "1", "2", "12"), exactly one
 # line on stderr that matches the extended regex WORDS (case-insensitive; empty = any).
@@ -61,6 +62,7 @@ fi
 # serve is listed only when the program was built with it
 have_serve=0
 "$BIN" --help 2>/dev/null | grep -q '^  serve ' && have_serve=1
+[ $have_serve = 1 ] || skip_part "edgellm was built without serve (EDGELLM_SERVER=OFF): its bad inputs not tested"
 for f in "nonexistent:$T/nope.gguf:no such file|cannot open|not found" "directory:$T/dir.gguf:directory" \
          "empty:$T/empty.gguf:empty" "text:$T/text.gguf:not a GGUF|magic" "truncated:$T/cut.gguf:past the end|truncated"; do
     IFS=: read -r what path words <<<"$f"
@@ -121,6 +123,8 @@ expect 12 "" "logits no tokens" -- "$BIN" logits -m "$MODEL" --tokens "" -o "$T/
 # --- prompts ----------------------------------------------------------------------------------
 long=$(printf 'Once upon a time there was a little robot who liked to count the stars. %.0s' {1..10})
 expect 1 "context" "prompt longer than the context" -- "$BIN" run -m "$MODEL" -c 16 -p "$long" -n 4
+# a misspelled kernel path is an error, never a silent fallback to another path
+expect 1 "EDGELLM_ISA" "misspelled EDGELLM_ISA" -- env EDGELLM_ISA=avx3 "$BIN" run -m "$MODEL" -p hello -n 4
 # invalid UTF-8: refused with one line, or tokenized byte-wise; never a crash
 expect 012 "" "run invalid UTF-8 prompt" -- "$BIN" run -m "$MODEL" -p "$(printf 'bad \xff\xfe \xc3\x28 \xed\xa0\x80 end')" -n 4 --temp 0
 expect 012 "" "tokenize invalid UTF-8" -- "$BIN" tokenize -m "$MODEL" -p "$(printf '\xc3\x28\xf8\x88\x80\x80\x80')"
@@ -164,4 +168,4 @@ for c in $cmds; do
 done
 
 echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish_test "$fail"

@@ -1,16 +1,14 @@
 // The chat page at `/` driven by headless Chromium (Debian's /usr/bin/chromium + playwright-core):
 // send a message, watch the answer stream in, and check the page shows the same text the API
 // streamed (the page keeps the conversation, so a second turn carries the first). Saves a
-// screenshot to <build>/chat_page.png. Skips (exit 0, with a message) when Chromium is absent.
+// screenshot to <build>/chat_page.png. Skips (exit 77; a failure with EDGELLM_REQUIRE_ALL=1) when Chromium
+// is absent.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { BUILD, check, done, model, requireDeps, startServer } from "./node/lib.mjs";
+import { BUILD, check, done, model, requireDeps, skip, startServer } from "./node/lib.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
-if (!existsSync(CHROMIUM)) {
-  console.log(`SKIP: ${CHROMIUM} is not installed (apt-get install chromium) — chat page not tested`);
-  process.exit(0);
-}
+if (!existsSync(CHROMIUM)) skip(`${CHROMIUM} is not installed (apt-get install chromium) — chat page not tested`);
 const require = requireDeps();
 const { chromium } = require("playwright-core");
 

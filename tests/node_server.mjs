@@ -114,6 +114,14 @@ async function qwen() {
   check(runp.status === 0 && sameAsRun(runp.out, cp.choices[0].text), "greedy /v1/completions equals `edgellm run --temp 0`",
         { run: runp.out, server: cp.choices[0].text });
 
+  // logit_bias: token 370 is "ab"; +100 makes it the only choice (OpenAI and Ollama spellings)
+  const lb = await (await post(base + "/v1/completions", { prompt: "Once upon a time", max_tokens: 3, temperature: 0,
+                                                           logit_bias: { "370": 100 } })).json();
+  check(lb.choices && lb.choices[0].text === "ababab", "openai: logit_bias forces a token", lb);
+  const olb = await (await post(base + "/api/chat", { messages, stream: false,
+                                                      options: { num_predict: 3, temperature: 0, logit_bias: { "370": 100 } } })).json();
+  check(olb.message && ((olb.message.thinking ?? "") + olb.message.content).includes("abab"), "ollama: options.logit_bias", olb);
+
   // bad requests
   const bad = async (body, what, want = 400, url = "/v1/chat/completions") => {
     const r = await post(base + url, body);
@@ -130,6 +138,8 @@ async function qwen() {
   await bad({ messages, stream: "yes" }, "stream a string → 400");
   await bad({ messages, max_tokens: 1.5 }, "max_tokens not an integer → 400");
   await bad({ messages, stop: [1] }, "stop not strings → 400");
+  await bad({ messages, logit_bias: { "x": 1 } }, "logit_bias key not a token id → 400");
+  await bad({ messages, logit_bias: [1] }, "logit_bias not an object → 400");
   await bad({ messages: [{ role: "wizard", content: "hi" }] }, "ollama: unknown role → 400", 400, "/api/chat");
   await bad({ messages, options: { temperature: "x" } }, "ollama: wrong option type → 400", 400, "/api/chat");
   await bad("x".repeat(10 << 20), "10 MB body → 413", 413);

@@ -2,6 +2,9 @@
  * fed to that target's entry point, compiled in here from fuzz/fuzz_<target>.c (each entry
  * point renamed), with the same checks the fuzzer makes (a failed check traps, a bad read shows
  * under the sanitizer build). A target whose directory is empty still runs its built-in cases.
+ * The reproducers are also listed in fuzz/regress/README.md (`target/file` in its table): each
+ * listed file must exist and a target must replay at least as many as it lists, so a folder that
+ * went missing (or a wrong EDGELLM_SRC) fails instead of passing with nothing replayed.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -25,6 +28,12 @@
 #include "../fuzz/fuzz_tokenizer.c"
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
+#define LLVMFuzzerTestOneInput fuzz_safetensors_one
+#include "../fuzz/fuzz_safetensors.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_tokenizer_json_one
+#include "../fuzz/fuzz_tokenizer_json.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_gbnf_one
 #include "../fuzz/fuzz_gbnf.c"
 #undef LLVMFuzzerTestOneInput
@@ -83,6 +92,24 @@ static int replay_dir(const char *src, const char *target, fuzz_fn fn) {
     return n;
 }
 
+/* Checks the reproducers README.md lists for target (`target/NAME`) exist; returns their count. */
+static int listed_reproducers(const char *src, const char *readme, const char *target) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "`%s/", target);
+    int n = 0;
+    for (const char *p = readme; (p = strstr(p, pat)); p++) {
+        const char *name = p + 1, *end = strchr(name, '`');
+        if (!end || end - name > 512 || end[-1] == '/') continue; /* `gguf/`: the folder, not a file */
+        char path[1100];
+        snprintf(path, sizeof path, "%s/fuzz/regress/%.*s", src, (int)(end - name), name);
+        FILE *f = fopen(path, "rb");
+        CHECKF(f != NULL, "%s: listed in fuzz/regress/README.md but missing", path);
+        if (f) fclose(f);
+        n++;
+    }
+    return n;
+}
+
 int main(int argc, char **argv) {
     const char *src = getenv("EDGELLM_SRC");
     if (!src || !src[0]) src = ".";
@@ -90,8 +117,13 @@ int main(int argc, char **argv) {
     setenv("EDGELLM_SHARED", shared, 0);
     static const struct { const char *name; fuzz_fn fn; } targets[] = {
         {"gguf", fuzz_gguf_one}, {"json", fuzz_json_one}, {"template", fuzz_template_one}, {"tokenizer", fuzz_tokenizer_one},
+        {"safetensors", fuzz_safetensors_one}, {"tokenizer_json", fuzz_tokenizer_json_one},
         {"gbnf", fuzz_gbnf_one}, {"schema", fuzz_schema_one},
     };
+    char readme_path[1024];
+    snprintf(readme_path, sizeof readme_path, "%s/fuzz/regress/README.md", src);
+    char *readme = tu_read_file(readme_path, NULL);
+    CHECKF(readme != NULL, "cannot read %s (EDGELLM_SRC=%s): the reproducers cannot be replayed", readme_path, src);
     fuzz_tokenizer_init(&argc, &argv);
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
         for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++) {
@@ -103,8 +135,12 @@ int main(int argc, char **argv) {
             free(copy);
         }
         int n = replay_dir(src, targets[t].name, targets[t].fn);
-        printf("%s: %d reproducers replayed\n", targets[t].name, n);
+        const int listed = readme ? listed_reproducers(src, readme, targets[t].name) : 0;
+        printf("%s: %d reproducers replayed (%d listed in fuzz/regress/README.md)\n", targets[t].name, n, listed);
+        CHECKF(n >= listed, "%s: %d reproducers replayed, but fuzz/regress/README.md lists %d (fuzz/regress/%s/)",
+               targets[t].name, n, listed, targets[t].name);
     }
+    free(readme);
     for (int i = 0; i < 3; i++) vocab_free(g_vocab[i]);
     return TEST_DONE();
 }

@@ -1,8 +1,12 @@
-/* Kernel tests: on every ISA this machine can run (kern_force), each fast kernel against the
- * scalar reference of qtypes.c — quantizers bit-identical, vec_dots and matmul tiles within
- * float rounding — and kern_matmul against a naive float product of the dequantized weights
- * with the float activations, within the bound the activation quantization allows. Sizes have
- * odd tails, row counts not divisible by the thread count, token counts 1..17. */
+/* Kernel tests: on every ISA this machine can run (kern_force), every fast kernel against the
+ * scalar reference of qtypes.c on the same quantized bytes, with the float-rounding bar dot_tol
+ * derives: quantizers and dequantizers bit-identical; vec_dot at row lengths with every tail
+ * (1..15 elements past whole 16s for float types, 1..32 blocks); tile kernels for nr = 1..31
+ * rows and nc = 1..tile_c tokens; packed prefill for 1..2 groups and 1..16 tokens; kern_matmul
+ * for n = 1..33 tokens with every row tail 1..15 past whole packed groups, and kern_matmul_n
+ * (several weights, mixed types) — every output against the reference, none against other fast
+ * code. The types come from the type table (and every entry an ISA table fills must be one of
+ * them), not from a hand-written list. */
 #include <math.h>
 #include <stdint.h>
 
@@ -10,10 +14,43 @@
 #include "testutil.h"
 #include "core/threadpool.h"
 
-static const uint32_t wtypes[] = { QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0,
-                                   QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_IQ4_NL, QT_IQ4_XS };
-#define N_WTYPES (sizeof wtypes / sizeof wtypes[0])
-static const uint32_t atypes[] = { QT_Q8_0, QT_Q8_1, QT_Q8_K, QT_F16, QT_BF16 };
+/* Weight types: every type of the table with a reference quantizer, dequantizer and vec_dot whose
+ * activation type (vec_dot_type) has a reference quantizer; activation types: those vec_dot_types. */
+static uint32_t wtypes[QT_COUNT], atypes[QT_COUNT];
+static int n_wtypes, n_atypes;
+
+static int in_list(const uint32_t *l, int n, uint32_t t) {
+    for (int i = 0; i < n; i++)
+        if (l[i] == t) return 1;
+    return 0;
+}
+
+static void derive_types(void) {
+    for (uint32_t t = 0; t < QT_COUNT; t++) {
+        const struct qtype_traits *tt = qtype_get(t);
+        if (!tt || !tt->from_float || !tt->to_float || !tt->vec_dot) continue;
+        const struct qtype_traits *vt = qtype_get(tt->vec_dot_type);
+        if (!vt || !vt->from_float || !vt->to_float) continue;
+        wtypes[n_wtypes++] = t;
+        if (!in_list(atypes, n_atypes, tt->vec_dot_type)) atypes[n_atypes++] = tt->vec_dot_type;
+    }
+}
+
+/* Every kernel an ISA table holds must be one this test checks against a reference. */
+static void test_table_coverage(const struct kern_isa *isa) {
+    for (uint32_t t = 0; t < QT_COUNT; t++) {
+        const int w = isa->vec_dot[t] || isa->tile[t] || isa->pack[t] || isa->tile_packed[t];
+        CHECKF(!w || in_list(wtypes, n_wtypes, t), "%s has a kernel for type %u (%s), which has no reference", isa->name,
+               t, qtype_name(t) ? qtype_name(t) : "?");
+        CHECKF(!isa->quantize[t] || in_list(atypes, n_atypes, t), "%s quantizes to type %u, no weight type uses it",
+               isa->name, t);
+        CHECKF(!isa->to_float[t] || (qtype_get(t) && qtype_get(t)->to_float), "%s to_float %u has no reference", isa->name, t);
+        CHECKF(!(isa->pack[t] || isa->tile_packed[t] || isa->pack_b32[t]) ||
+                   (isa->pack[t] && isa->tile_packed[t] && isa->pack_b32[t]),
+               "%s packed %s: pack, tile_packed and pack_b32 must be set together", isa->name, qtype_name(t));
+        CHECKF(isa->tile_c[t] <= KERN_TILE_C_MAX, "%s tile_c %s > KERN_TILE_C_MAX", isa->name, qtype_name(t));
+    }
+}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint32_t rng_u32(void) {
@@ -39,6 +76,21 @@ static void fill(float *x, int64_t k, int salt) {
     }
 }
 
+/* Matmul data: per-32 blocks of magnitudes 1, 0.05 and 8 and a zero block, with no block that
+ * dwarfs the others, so that the rounding bar stays far below what any one block adds. */
+static void fill_mm(float *x, int64_t k, int salt) {
+    uint64_t st = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(uint32_t)salt * 0x100000001b3ull);
+    for (int64_t i = 0; i < k; i++) {
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
+        const int64_t b = i / 32;
+        const float mag = (b % 5 == 4) ? 8.0f : (b % 3 == 1 ? 0.05f : 1.0f);
+        x[i] = ((float)(uint32_t)(st >> 11) / 2147483648.0f - 1.0f) * mag;
+    }
+    if (k >= 96) for (int i = 64; i < 96; i++) x[i] = 0;
+}
+
 static int block_of(uint32_t t) { return qtype_get(t)->blck_size; }
 
 static float *dequant_rows(uint32_t t, const void *q, int64_t k, int rows) {
@@ -57,12 +109,13 @@ static void *quant_rows(uint32_t t, const float *x, int64_t k, int rows) {
 
 /* Quantizers of activation types: bit-identical to the reference. */
 static void test_quantizers(const struct kern_isa *isa) {
-    const int64_t ks[] = { 256, 512, 1536, 8960 };
-    for (size_t a = 0; a < sizeof atypes / sizeof atypes[0]; a++) {
+    const int64_t ks[] = { 256, 512, 1536, 8960, 32, 96, 288 };
+    for (int a = 0; a < n_atypes; a++) {
         const uint32_t t = atypes[a];
         if (!isa->quantize[t] || !qtype_get(t)->from_float) continue;
-        for (size_t ki = 0; ki < 4; ki++) {
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
             const int64_t k = ks[ki];
+            if (k % block_of(t)) continue;
             float *x = malloc(sizeof(float) * (size_t)k);
             fill(x, k, (int)ki);
             const size_t rs = qtype_row_size(t, k);
@@ -104,149 +157,234 @@ static void test_to_float(const struct kern_isa *isa) {
     }
 }
 
-/* Bound on |fast - exact float| for a dot product through activation quantization. */
-static double act_err_bound(uint32_t vdt, const float *w, const float *x, int64_t k) {
-    double b = 0, mag = 0;
-    for (int64_t i = 0; i < k; i++) mag += fabs((double)w[i] * x[i]);
-    if (vdt == QT_Q8_0 || vdt == QT_Q8_1 || vdt == QT_Q8_K) {
-        const int bs = vdt == QT_Q8_K ? 256 : 32;
-        for (int64_t i0 = 0; i0 < k; i0 += bs) {
-            float amax = 0;
-            for (int i = 0; i < bs; i++) amax = fmaxf(amax, fabsf(x[i0 + i]));
-            for (int i = 0; i < bs; i++) b += fabs((double)w[i0 + i]) * amax * (0.5 / 127 + 1e-3);
+/* ---------------------------------------------------------------- the reference and its tolerance
+ *
+ * Every fast dot product is compared with the scalar reference vec_dot of qtypes.c on the SAME
+ * bytes: the weight row and the activation row quantized by the reference quantizer (the fast
+ * quantizers are bit-identical to it, test_quantizers). Both then sum the same exact products —
+ * integer block sums times scale products, or the k float products of the float types — in
+ * different orders and groupings, so they may differ only by float rounding:
+ *   - a float sum of m terms, in any order and grouping, is within (m - 1) u sum|terms| of the
+ *     exact sum (u = 2^-24, round to nearest); each term carries at most 3 roundings of its own
+ *     (the scale product, its product with the integer sum, a conversion), so
+ *     |fast - reference| <= 2 (m + 3) u T, with T the sum of |terms| (both sides err);
+ *   - float types: m = k, T = sum |w_i x_i|;
+ *   - block types: at most two terms (scale and min/offset) per 16 elements, m <= k / 8 + 2; a
+ *     scale term of a block is |d_w d_x sum q_w q_x| <= sum (|w_i| + |o|) |x_i| with o the
+ *     block's offset, |o| <= max |w| of the block, and the offset term is <= |o| sum |x_i|: so
+ *     T <= sum over 32-blocks of 3 max|w| sum|x|.
+ * With the data of fill_mm (block magnitudes 0.05 to 8) the bar is ~1e-5 of a row's magnitude:
+ * dropping any block of magnitude 1 (one tail block, one token, one row) is far outside it. */
+static double dot_tol(uint32_t t, const float *w, const float *x, int64_t k) {
+    double T = 0, m;
+    if (!qtype_get(t)->is_quantized) {
+        for (int64_t i = 0; i < k; i++) T += fabs((double)w[i] * x[i]);
+        m = (double)k;
+    } else {
+        for (int64_t i0 = 0; i0 < k; i0 += 32) {
+            double wmax = 0, xs = 0;
+            for (int64_t i = i0; i < i0 + 32 && i < k; i++) {
+                wmax = fmax(wmax, fabs(w[i]));
+                xs += fabs(x[i]);
+            }
+            T += 3 * wmax * xs;
         }
-    } else if (vdt == QT_F16) {
-        for (int64_t i = 0; i < k; i++) b += fabs((double)w[i] * x[i]) * (1.0 / 2048);
-    } else if (vdt == QT_BF16) {
-        for (int64_t i = 0; i < k; i++) b += fabs((double)w[i] * x[i]) * (1.0 / 256);
+        m = (double)k / 8 + 2;
     }
-    return b + 2e-5 * mag + 1e-6;
+    return 2 * (m + 3) * ldexp(1.0, -24) * T + 1e-30;
 }
 
-/* vec_dot and the tile kernels against the reference vec_dot on the same bytes. */
-static void test_dots(const struct kern_isa *isa, uint32_t t, int64_t k) {
-    const struct qtype_traits *tt = qtype_get(t), *vt = qtype_get(tt->vec_dot_type);
-    enum { ROWS = 2 * KERN_TILE_R + 1 }; /* two full row groups and a tail */
-    const int rows = ROWS, cols = KERN_TILE_C;
+/* Largest |error| / tolerance seen, per ISA (printed: how much room the bars leave). */
+static double worst_ratio;
+
+static int within(float v, double ref, double tol) {
+    const double e = fabs((double)v - ref);
+    if (!(e <= tol)) return 0;
+    if (e / tol > worst_ratio) worst_ratio = e / tol;
+    return 1;
+}
+
+/* Weights (rows of k) and activations (cols of k) of type t, quantized by the reference, with
+ * their dequantized copies and the reference dot of every (row, col) pair and its tolerance. */
+struct dotset {
+    uint32_t t, vdt;
+    int64_t k;
+    int rows, cols;
+    size_t nbw, nbx;
+    char *wq, *xq;
+    float *ref;  /* [cols][rows] */
+    double *tol; /* [cols][rows] */
+};
+
+static void dotset_make(struct dotset *d, uint32_t t, int64_t k, int rows, int cols, int wsalt, int xsalt) {
+    const struct qtype_traits *tt = qtype_get(t);
+    d->t = t;
+    d->vdt = tt->vec_dot_type;
+    d->k = k;
+    d->rows = rows;
+    d->cols = cols;
     float *wf = malloc(sizeof(float) * (size_t)(k * rows)), *xf = malloc(sizeof(float) * (size_t)(k * cols));
-    for (int r = 0; r < rows; r++) fill(wf + r * k, k, r);
-    for (int c = 0; c < cols; c++) fill(xf + c * k, k, 100 + c);
-    char *wq = quant_rows(t, wf, k, rows), *xq = quant_rows(tt->vec_dot_type, xf, k, cols);
-    float *wd = dequant_rows(t, wq, k, rows), *xd = dequant_rows(tt->vec_dot_type, xq, k, cols);
-    const size_t nbw = qtype_row_size(t, k), nbx = qtype_row_size(tt->vec_dot_type, k);
-    float ref[ROWS * KERN_TILE_C], tol[ROWS * KERN_TILE_C];
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-            tt->vec_dot((int)k, &ref[c * rows + r], wq + r * nbw, xq + c * nbx);
-            double mag = 0;
-            for (int64_t i = 0; i < k; i++) mag += fabs((double)wd[r * k + i] * xd[c * k + i]);
-            tol[c * rows + r] = (float)(2e-6 * mag + 1e-7);
+    for (int r = 0; r < rows; r++) fill_mm(wf + r * k, k, wsalt + r);
+    for (int c = 0; c < cols; c++) fill_mm(xf + c * k, k, xsalt + c);
+    d->wq = quant_rows(t, wf, k, rows);
+    d->xq = quant_rows(d->vdt, xf, k, cols);
+    float *wd = dequant_rows(t, d->wq, k, rows), *xd = dequant_rows(d->vdt, d->xq, k, cols);
+    d->nbw = qtype_row_size(t, k);
+    d->nbx = qtype_row_size(d->vdt, k);
+    d->ref = malloc(sizeof(float) * (size_t)(rows * cols));
+    d->tol = malloc(sizeof(double) * (size_t)(rows * cols));
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows; r++) {
+            tt->vec_dot((int)k, &d->ref[c * rows + r], d->wq + r * d->nbw, d->xq + c * d->nbx);
+            d->tol[c * rows + r] = dot_tol(t, wd + r * k, xd + c * k, k);
         }
-    (void)vt;
+    free(wf); free(xf); free(wd); free(xd);
+}
+
+static void dotset_free(struct dotset *d) { free(d->wq); free(d->xq); free(d->ref); free(d->tol); }
+
+static int tile_c_of(const struct kern_isa *isa, uint32_t t) {
+    const int tc = isa->tile_c[t];
+    return tc > 0 && tc <= KERN_TILE_C_MAX ? tc : KERN_TILE_C;
+}
+
+/* The ISA's vec_dot and tile kernel of type t at row length k against the reference: every
+ * (row, token) of the tile for nr = 1..max_nr rows and nc = 1..tile_c tokens; outside the tile
+ * nothing is written. */
+static void test_dots(const struct kern_isa *isa, uint32_t t, int64_t k, int max_nr) {
+    const int tc = tile_c_of(isa, t);
+    struct dotset d;
+    dotset_make(&d, t, k, max_nr, tc, (int)k, 5000 + (int)k);
+    const int rows = d.rows, cols = d.cols;
     if (isa->vec_dot[t]) {
         int bad = 0;
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++) {
                 float s = NAN;
-                isa->vec_dot[t]((int)k, &s, wq + r * nbw, xq + c * nbx);
-                if (!(fabsf(s - ref[c * rows + r]) <= tol[c * rows + r])) {
-                    if (!bad) fprintf(stderr, "  %s %s k=%lld: %.9g vs ref %.9g\n", isa->name, tt->name, (long long)k, s,
-                                      ref[c * rows + r]);
+                isa->vec_dot[t]((int)k, &s, d.wq + r * d.nbw, d.xq + c * d.nbx);
+                if (!within(s, d.ref[c * rows + r], d.tol[c * rows + r])) {
+                    if (!bad)
+                        fprintf(stderr, "  %s vec_dot %s k=%lld row %d token %d: %.9g vs reference %.9g (tol %.3g)\n",
+                                isa->name, qtype_name(t), (long long)k, r, c, s, d.ref[c * rows + r], d.tol[c * rows + r]);
                     bad++;
                 }
             }
-        CHECKF(bad == 0, "%s vec_dot %s k=%lld: %d bad", isa->name, tt->name, (long long)k, bad);
+        CHECKF(bad == 0, "%s vec_dot %s k=%lld: %d bad", isa->name, qtype_name(t), (long long)k, bad);
     }
     if (isa->tile[t]) {
         int bad = 0;
+        float *s = malloc(sizeof(float) * (size_t)(rows * cols + 1));
         for (int nr = 1; nr <= rows; nr++)
             for (int nc = 1; nc <= cols; nc++) {
-                float s[ROWS * KERN_TILE_C + 1];
                 for (int i = 0; i <= rows * cols; i++) s[i] = NAN;
-                isa->tile[t]((int)k, wq, nbw, nr, xq, nbx, nc, s, (size_t)rows);
+                isa->tile[t]((int)k, d.wq, d.nbw, nr, d.xq, d.nbx, nc, s, (size_t)rows);
                 for (int c = 0; c < cols; c++)
                     for (int r = 0; r < rows; r++) {
                         const float v = s[c * rows + r];
-                        if (r < nr && c < nc ? !(fabsf(v - ref[c * rows + r]) <= tol[c * rows + r]) : !isnan(v)) bad++;
+                        const int ok = r < nr && c < nc ? within(v, d.ref[c * rows + r], d.tol[c * rows + r]) : isnan(v);
+                        if (!ok && !bad)
+                            fprintf(stderr, "  %s tile %s k=%lld nr=%d nc=%d: s[row %d][token %d] = %.9g, reference %.9g\n",
+                                    isa->name, qtype_name(t), (long long)k, nr, nc, r, c, v,
+                                    r < nr && c < nc ? d.ref[c * rows + r] : NAN);
+                        bad += !ok;
                     }
                 if (!isnan(s[rows * cols])) bad++;
             }
-        CHECKF(bad == 0, "%s tile %s k=%lld: %d bad", isa->name, tt->name, (long long)k, bad);
+        CHECKF(bad == 0, "%s tile %s k=%lld (nr 1..%d, nc 1..%d): %d bad", isa->name, qtype_name(t), (long long)k,
+               rows, cols, bad);
+        free(s);
     }
-    free(wf); free(xf); free(wq); free(xq); free(wd); free(xd);
+    dotset_free(&d);
 }
 
-/* kern_matmul (whatever path is active) against float products of the dequantized weights. */
-static void test_matmul(struct threadpool *tp, uint32_t t, int64_t k, int rows, int n) {
-    const struct qtype_traits *tt = qtype_get(t);
-    float *wf = malloc(sizeof(float) * (size_t)(k * rows)), *xf = malloc(sizeof(float) * (size_t)(k * n));
-    for (int r = 0; r < rows; r++) fill(wf + r * k, k, r);
-    for (int c = 0; c < n; c++) fill(xf + c * k, k, 50 + c);
-    char *wq = quant_rows(t, wf, k, rows);
-    float *wd = dequant_rows(t, wq, k, rows);
-    struct weight w = { .data = wq, .type = t, .ne = { k, rows }, .nb_row = qtype_row_size(t, k) };
-    const int64_t ldy = rows + 3;
-    float *y = malloc(sizeof(float) * (size_t)(ldy * n));
-    for (int64_t i = 0; i < ldy * n; i++) y[i] = -12345.0f;
-    void *scratch = malloc(kern_matmul_scratch_size(t, k, n, tp_n_threads(tp)));
-    kern_matmul(tp, &w, xf, n, y, ldy, scratch);
+/* The packed prefill kernel of type t: groups of KERN_PACK_R rows packed, then ng = 1..2 groups
+ * against nc = 1..KERN_TILE_C_MAX tokens (with their aux entries), against the reference. */
+static void test_packed(const struct kern_isa *isa, uint32_t t, int64_t k) {
+    if (!isa->pack[t] || !isa->tile_packed[t] || !isa->pack_b32[t]) return;
+    const int rows = 2 * KERN_PACK_R, cols = KERN_TILE_C_MAX;
+    struct dotset d;
+    dotset_make(&d, t, k, rows, cols, 7 * (int)k, 9000 + (int)k);
+    const size_t gbytes = (size_t)isa->pack_b32[t] * (size_t)(k / 32);
+    char *packed = aligned_alloc(64, (gbytes * 2 + 63) / 64 * 64);
+    for (int g = 0; g < 2; g++) isa->pack[t]((int)k, d.wq + (size_t)g * KERN_PACK_R * d.nbw, d.nbw, packed + g * gbytes);
+    const size_t naux = (size_t)(k / 32) + 3; /* a stride longer than the row: the kernel must use it */
+    struct kern_aux *aux = calloc(naux * (size_t)cols, sizeof *aux);
+    for (int c = 0; c < cols; c++) kern_aux_row(d.vdt, d.xq + c * d.nbx, k, aux + (size_t)c * naux);
+    float *s = malloc(sizeof(float) * (size_t)(rows * cols + 1));
     int bad = 0;
-    for (int c = 0; c < n; c++) {
-        for (int r = 0; r < rows; r++) {
-            double e = 0;
-            for (int64_t i = 0; i < k; i++) e += (double)wd[r * k + i] * xf[c * k + i];
-            const double tol = act_err_bound(tt->vec_dot_type, wd + r * k, xf + c * k, k);
-            const float v = y[c * ldy + r];
-            if (!(fabs(v - e) <= tol)) {
-                if (!bad) fprintf(stderr, "  %s matmul %s k=%lld rows=%d n=%d: y[%d][%d]=%.7g expected %.7g (tol %.3g)\n",
-                                  kern_isa_name(), tt->name, (long long)k, rows, n, c, r, v, e, tol);
-                bad++;
-            }
+    for (int ng = 1; ng <= 2; ng++)
+        for (int nc = 1; nc <= cols; nc++) {
+            for (int i = 0; i <= rows * cols; i++) s[i] = NAN;
+            isa->tile_packed[t]((int)k, packed, ng, d.xq, d.nbx, aux, naux, nc, s, (size_t)rows);
+            for (int c = 0; c < cols; c++)
+                for (int r = 0; r < rows; r++) {
+                    const float v = s[c * rows + r];
+                    const int in = r < ng * KERN_PACK_R && c < nc;
+                    const int ok = in ? within(v, d.ref[c * rows + r], d.tol[c * rows + r]) : isnan(v);
+                    if (!ok && !bad)
+                        fprintf(stderr, "  %s packed %s k=%lld groups=%d nc=%d: s[row %d][token %d] = %.9g, reference %.9g\n",
+                                isa->name, qtype_name(t), (long long)k, ng, nc, r, c, v, in ? d.ref[c * rows + r] : NAN);
+                    bad += !ok;
+                }
+            if (!isnan(s[rows * cols])) bad++;
         }
-        for (int64_t r = rows; r < ldy; r++) if (y[c * ldy + r] != -12345.0f) bad++; /* padding untouched */
-    }
-    CHECKF(bad == 0, "%s matmul %s k=%lld rows=%d n=%d threads=%d: %d bad", kern_isa_name(), tt->name, (long long)k,
-           rows, n, tp_n_threads(tp), bad);
-    free(wf); free(xf); free(wq); free(wd); free(y); free(scratch);
+    CHECKF(bad == 0, "%s packed %s k=%lld (groups 1..2, nc 1..%d): %d bad", isa->name, qtype_name(t), (long long)k,
+           cols, bad);
+    free(packed); free(aux); free(s);
+    dotset_free(&d);
 }
 
-/* kern_matmul_n (Q/K/V-style: one input, several weights of different row counts, possibly
- * of different types sharing an activation type) against kern_matmul of each weight alone,
- * which test_matmul checks against float products: the results must be identical. */
-static void test_matmul_n(struct threadpool *tp, uint32_t t0, uint32_t t1, int64_t k, int n) {
-    const int rows[3] = { 130, 36, 37 };
-    const uint32_t types[3] = { t0, t1, t0 };
-    struct weight w[3];
-    float *y[3], *yref[3];
-    int64_t ldy[3];
+/* kern_matmul_n on the active ISA (nw weights sharing the input, kern_matmul when nw = 1) against
+ * the reference vec_dot of every output: y[i][token][row] within dot_tol, padding untouched. */
+static void test_matmul_n(struct threadpool *tp, int nw, const uint32_t *types, const int *rows, int64_t k, int n) {
+    struct dotset d[4];
+    struct weight w[4];
+    const struct weight *wp[4];
+    float *y[4];
+    int64_t ldy[4];
     float *xf = malloc(sizeof(float) * (size_t)(k * n));
-    for (int c = 0; c < n; c++) fill(xf + c * k, k, 70 + c);
+    for (int c = 0; c < n; c++) fill_mm(xf + c * k, k, 91000 + c); /* the floats dotset_make quantizes */
     size_t ss = 0;
-    for (int i = 0; i < 3; i++) {
-        float *wf = malloc(sizeof(float) * (size_t)(k * rows[i]));
-        for (int r = 0; r < rows[i]; r++) fill(wf + r * k, k, 100 * i + r);
-        w[i] = (struct weight){ .data = quant_rows(types[i], wf, k, rows[i]), .type = types[i], .ne = { k, rows[i] },
-                                .nb_row = qtype_row_size(types[i], k) };
-        free(wf);
-        ldy[i] = rows[i] + i;
+    for (int i = 0; i < nw; i++) {
+        dotset_make(&d[i], types[i], k, rows[i], n, 90000 + 100 * i, 91000);
+        w[i] = (struct weight){ .data = d[i].wq, .type = types[i], .ne = { k, rows[i] }, .nb_row = d[i].nbw };
+        wp[i] = &w[i];
+        ldy[i] = rows[i] + 1 + i;
         y[i] = malloc(sizeof(float) * (size_t)(ldy[i] * n));
-        yref[i] = malloc(sizeof(float) * (size_t)(ldy[i] * n));
-        for (int64_t j = 0; j < ldy[i] * n; j++) y[i][j] = yref[i][j] = -777.0f;
+        for (int64_t j = 0; j < ldy[i] * n; j++) y[i][j] = -777.0f;
         const size_t s1 = kern_matmul_scratch_size(types[i], k, n, tp_n_threads(tp));
         if (s1 > ss) ss = s1;
     }
     void *scratch = malloc(ss);
-    for (int i = 0; i < 3; i++) kern_matmul(tp, &w[i], xf, n, yref[i], ldy[i], scratch);
-    const struct weight *wp[3] = { &w[0], &w[1], &w[2] };
-    kern_matmul_n(tp, 3, wp, xf, n, y, ldy, scratch);
+    if (nw == 1) kern_matmul(tp, &w[0], xf, n, y[0], ldy[0], scratch);
+    else kern_matmul_n(tp, nw, wp, xf, n, y, ldy, scratch);
     int bad = 0;
-    for (int i = 0; i < 3; i++) {
-        bad += memcmp(y[i], yref[i], sizeof(float) * (size_t)(ldy[i] * n)) != 0;
-        free((void *)w[i].data); free(y[i]); free(yref[i]);
+    for (int i = 0; i < nw; i++) {
+        for (int c = 0; c < n; c++) {
+            for (int r = 0; r < rows[i]; r++) {
+                const float v = y[i][c * ldy[i] + r];
+                const int ok = within(v, d[i].ref[c * rows[i] + r], d[i].tol[c * rows[i] + r]);
+                if (!ok && !bad)
+                    fprintf(stderr, "  %s matmul%s %s k=%lld rows=%d n=%d: y[token %d][row %d] = %.9g, reference %.9g (tol %.3g)\n",
+                            kern_isa_name(), nw > 1 ? "_n" : "", qtype_name(types[i]), (long long)k, rows[i], n, c, r, v,
+                            d[i].ref[c * rows[i] + r], d[i].tol[c * rows[i] + r]);
+                bad += !ok;
+            }
+            for (int64_t r = rows[i]; r < ldy[i]; r++) bad += y[i][c * ldy[i] + r] != -777.0f; /* padding */
+        }
+        free(y[i]);
+        dotset_free(&d[i]);
     }
-    CHECKF(bad == 0, "%s matmul_n %s+%s k=%lld n=%d threads=%d: %d outputs differ", kern_isa_name(), qtype_name(t0),
-           qtype_name(t1), (long long)k, n, tp_n_threads(tp), bad);
+    char names[64] = "";
+    for (int i = 0; i < nw; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "+" : "", qtype_name(types[i]));
+    CHECKF(bad == 0, "%s matmul%s %s k=%lld rows=%d n=%d threads=%d: %d bad", kern_isa_name(), nw > 1 ? "_n" : "",
+           names, (long long)k, rows[0], n, tp_n_threads(tp), bad);
     free(xf); free(scratch);
+}
+
+static void test_matmul(struct threadpool *tp, uint32_t t, int64_t k, int rows, int n) {
+    test_matmul_n(tp, 1, &t, &rows, k, n);
 }
 
 static void test_get_row(uint32_t t) {
@@ -332,46 +470,61 @@ int main(void) {
     CHECK(tps[0] && tps[1] && tps[2]);
     CHECK(kern_active() != NULL);
     CHECK(!kern_force("no-such-isa"));
+    derive_types();
+    printf("%d weight types and %d activation types from the type table\n", n_wtypes, n_atypes);
+    CHECK(n_wtypes >= 15 && n_atypes >= 3);
     int n_isa = 0;
     for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
         if (!kern_force(isas[ii])) { printf("isa %s: not available here\n", isas[ii]); continue; }
         n_isa++;
+        worst_ratio = 0;
         const struct kern_isa *isa = kern_active();
         CHECK(!strcmp(kern_isa_name(), isas[ii]));
         printf("isa %s\n", isa->name);
+        test_table_coverage(isa);
         test_quantizers(isa);
         test_to_float(isa);
         test_float_helpers();
         test_attn_helpers();
-        for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        for (int ti = 0; ti < n_wtypes; ti++) {
             const uint32_t t = wtypes[ti];
-            const struct qtype_traits *tt = qtype_get(t);
-            if (!tt || !tt->from_float || !tt->to_float || !tt->vec_dot || !qtype_get(tt->vec_dot_type)->from_float) {
-                printf("  %s: no reference quantizer/dot, skipped\n", qtype_name(t) ? qtype_name(t) : "?");
-                continue;
-            }
-            const int bs = block_of(t) > block_of(tt->vec_dot_type) ? block_of(t) : block_of(tt->vec_dot_type);
-            const int64_t ks[] = { 32, 256, 288, 512, 1536 };
-            for (size_t ki = 0; ki < 5; ki++) if (ks[ki] % bs == 0) test_dots(isa, t, ks[ki]);
-            test_get_row(t);
+            const int bw = block_of(t), bx = block_of(qtype_get(t)->vec_dot_type), bs = bw > bx ? bw : bx;
+            /* row lengths with every tail: float types 1..48 elements (tails 1..15 past 0, 16 and
+             * 32), block types 1..33 blocks of 32 or 1..6 of 256 (5 rows: a row group and a tail) */
+            const int nk = bs == 1 ? 48 : bs == 32 ? 33 : 6;
+            for (int j = 1; j <= nk; j++) test_dots(isa, t, (int64_t)j * bs, KERN_TILE_R + 1);
+            /* rows 1..31 and tokens 1..tile_c at two row lengths; the packed kernels */
             const int64_t k = bs == 256 ? 512 : 288;
-            const int ntok[] = { 1, 2, 3, 5, 8, 17, 40 };
-            for (size_t ni = 0; ni < sizeof ntok / sizeof ntok[0]; ni++)
-                test_matmul(tps[ni % 3], t, k, ni % 2 ? 37 : 130, ntok[ni]);
-            /* one token with a row length of whole 4-block groups (the AVX-512 decode kernels) */
-            if (1536 % bs == 0) test_matmul(tps[1], t, 1536, 41, 1);
-            test_matmul_n(tps[1], t, t, k, 1);
-            test_matmul_n(tps[2], t, t, k, 9);
-            /* enough tokens for the packed prefill path: groups of 16 rows plus a tail, several
-             * token tiles with a partial last one, a row length of many sub-blocks */
-            test_matmul_n(tps[1], t, t, k, 40);
-            if (1536 % bs == 0) test_matmul(tps[2], t, 1536, 83, 33);
+            test_dots(isa, t, k, 31);
+            if (1536 % bs == 0) test_dots(isa, t, 1536, 31);
+            test_packed(isa, t, k);
+            if (1536 % bs == 0) test_packed(isa, t, 1536);
+            test_get_row(t);
+            /* kern_matmul: n = 1..33 tokens (packed prefill from KERN_PACK_MIN_N, its last token
+             * tile 1..16 wide), rows = two packed groups plus every tail 0..15 (the tail goes
+             * through the tile kernels); 1..15 rows (no whole group); long rows */
+            for (int n = 1; n <= 33; n++) test_matmul(tps[n % 3], t, k, 2 * KERN_PACK_R + (n - 1) % KERN_PACK_R, n);
+            for (int r = 1; r < KERN_PACK_R; r++) test_matmul(tps[r % 3], t, k, r, r % 2 ? 1 : 20);
+            if (1536 % bs == 0) {
+                test_matmul(tps[1], t, 1536, 41, 1); /* whole 4-block groups: the AVX-512 decode kernels */
+                test_matmul(tps[2], t, 1536, 83, 33);
+            }
+            /* kern_matmul_n: Q/K/V-style, three weights of one type with different row counts */
+            const uint32_t tt3[3] = { t, t, t };
+            const int rows3[3] = { 130, 36, 37 };
+            test_matmul_n(tps[1], 3, tt3, rows3, k, 1);
+            test_matmul_n(tps[2], 3, tt3, rows3, k, 9);
+            test_matmul_n(tps[1], 3, tt3, rows3, k, 40);
         }
         /* mixed types with one activation type (Q4_K_M's Q4_K/Q6_K projections), and not */
-        test_matmul_n(tps[1], QT_Q4_K, QT_Q6_K, 512, 1);
-        test_matmul_n(tps[2], QT_Q4_K, QT_Q6_K, 512, 11);
-        test_matmul_n(tps[2], QT_Q4_K, QT_Q6_K, 512, 37);
-        test_matmul_n(tps[1], QT_Q4_0, QT_Q4_K, 512, 3);
+        const uint32_t kk[3] = { QT_Q4_K, QT_Q6_K, QT_Q4_K }, mixed[2] = { QT_Q4_0, QT_Q4_K };
+        const int rows3[3] = { 130, 36, 37 }, rows2[2] = { 48, 21 };
+        test_matmul_n(tps[1], 3, kk, rows3, 512, 1);
+        test_matmul_n(tps[2], 3, kk, rows3, 512, 11);
+        test_matmul_n(tps[2], 3, kk, rows3, 512, 37);
+        test_matmul_n(tps[1], 2, mixed, rows2, 512, 3);
+        test_matmul_n(tps[2], 2, mixed, rows2, 512, 19);
+        printf("  largest |error| / bar over all dot products: %.3g\n", worst_ratio);
     }
     CHECK(n_isa >= 1);
     for (int i = 0; i < 3; i++) tp_free(tps[i]);

@@ -372,8 +372,9 @@ int main(int argc, char **argv) {
     test_specials(shared);
     /* SentencePiece puts its space prefix after a special token too: <s> ▁Hello */
     expect_ids(shared, "llama-spm", "<s>Hello", 1, (const int32_t[]){1, 15043}, 2);
-    /* Phi-3's </s> (user-defined, rstrip) swallows the spaces after it: ▁Hello </s> ▁world */
-    expect_ids(shared, "phi-3", "Hello</s>  world", 0, (const int32_t[]){15043, 2, 3186}, 3);
+    /* Phi-3's </s> (user-defined in the file, made control as an end-of-generation token, as
+     * the reference does; rstrip) swallows the spaces after it: ▁Hello </s> ▁world */
+    expect_ids(shared, "phi-3", "Hello</s>  world", 1, (const int32_t[]){15043, 2, 3186}, 3);
     /* Qwen2 normalizes to NFC first: e + U+0301 tokenizes as é */
     int32_t *ids1 = NULL, *ids2 = NULL;
     size_t n1 = 0, n2 = 0;

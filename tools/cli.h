@@ -17,6 +17,10 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_imatrix(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Prints "edgellm <cmd>: <message>\n" to stderr. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -36,6 +40,23 @@ int cli_parse_threads(const char *cmd, const char *s, int *out);
 int cli_parse_kv_type(const char *cmd, const char *s, edgellm_kv_type *out);
 /* Loads a model for running (not vocab-only): prints one line and returns NULL on failure. */
 struct edgellm_model *cli_load_model(const char *cmd, const char *path, int vocab_only);
+
+/* A text split into chunks of n_ctx tokens as llama-perplexity / llama-imatrix do (cli_chunks.c). */
+struct cli_chunks {
+    edgellm_token *tok;  /* the whole text's tokens (BOS first when the model adds one) */
+    int32_t n_tok, n_ctx, n_chunks;
+    edgellm_token bos;   /* put in place of each chunk's first token; -1: the model adds no BOS */
+};
+/* Reads and tokenizes path; fewer than two chunks is an error. Returns CLI_OK or CLI_RUNTIME (printed). */
+int cli_chunks_tokenize(const char *cmd, struct edgellm_model *m, const char *path, int32_t n_ctx, struct cli_chunks *out);
+void cli_chunks_free(struct cli_chunks *ch);
+/* Evaluates chunk c from an empty sequence 0, asking for logits at positions >= first_out
+ * (buf and want: n_ctx entries of scratch). Returns CLI_OK or CLI_RUNTIME (printed). */
+int cli_chunk_decode(const char *cmd, struct edgellm_context *ctx, const struct cli_chunks *ch, int32_t c, int32_t first_out,
+                     edgellm_token *buf, int8_t *want);
+/* -log softmax(logits)[tok]: max-shifted float exponentials summed in double, as llama.cpp's
+ * perplexity and imatrix tools compute it. */
+double cli_token_nll(const float *logits, int32_t n_vocab, edgellm_token tok);
 /* The text of one token (tok >= 0) or what the detokenizer still holds (tok < 0: its flush) into
  * a text stream. A text longer than the stack buffer is fetched again into a big enough one (the
  * detokenizer consumes nothing until it fits). Returns the text stream's answer: 1 once a stop

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chat_session.h"
 #include "cli.h"
 #include "cmd_run.h"
 
@@ -22,8 +23,12 @@ static const char *const usage_text =
     "  --no-think               render the template with enable_thinking=false\n"
     "  --hide-thinking          do not show the reasoning part of answers\n"
     "  --no-cache-reuse         evaluate the whole conversation again each turn (for testing)\n"
+    "  --session FILE           keep the conversation (messages and KV cache) in FILE: written after\n"
+    "                           every answer and on exit, resumed without evaluating it again; a\n"
+    "                           missing FILE starts a new one\n"
     RUN_OPTIONS_HELP
-    "  (in chat, -n defaults to: until the end of the answer)\n";
+    "  (in chat, -n defaults to: until the end of the answer)\n"
+    "Environment: EDGELLM_CHAT_DEBUG=1 prints how many prompt tokens each turn evaluates (stderr).\n";
 
 /* Set by the SIGINT handler; a signal handler can only reach a global. */
 static volatile sig_atomic_t chat_interrupted;
@@ -134,8 +139,41 @@ static int chat_is_blank(const char *s) {
     return 1;
 }
 
+/* With --session, after an answer: brings the KV cache in line with the history as the template
+ * renders it (without a generation prompt), e.g. without the answer's reasoning, which templates
+ * drop from earlier turns. The next message then shares the whole cached prefix, so a resumed
+ * session evaluates only the new message; the cost of re-evaluating the last answer moves from
+ * the next Enter to the end of this answer. Best effort: on any failure the cache keeps what it
+ * holds (the next turn re-evaluates from the first difference, as without a session). */
+static void chat_sync_history(const struct edgellm_model *m, struct edgellm_context *ctx, const struct chat_history *h,
+                              int enable_thinking, edgellm_token *cache_toks, int32_t *n_cache) {
+    char *json = run_messages_json((const char *const *)h->roles, (const char *const *)h->contents, h->n);
+    struct edgellm_chat_params cp = edgellm_chat_default_params();
+    struct edgellm_chat_prompt pr = EDGELLM_CHAT_PROMPT_INIT;
+    cp.add_generation_prompt = 0;
+    cp.enable_thinking = enable_thinking;
+    uint32_t n_ctx = edgellm_context_n_ctx(ctx);
+    if (json && edgellm_chat_tokenize(m, json, &cp, &pr, NULL, 0) == EDGELLM_OK && pr.n_tokens > 0 &&
+        (uint32_t)pr.n_tokens < n_ctx) {
+        int32_t p = 0, have = *n_cache < (int32_t)edgellm_context_seq_len(ctx, 0) ? *n_cache : (int32_t)edgellm_context_seq_len(ctx, 0);
+        while (p < have && p < pr.n_tokens && cache_toks[p] == pr.tokens[p]) p++;
+        if (p < pr.n_tokens || p < have) {
+            edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
+            *n_cache = p;
+            if (p < pr.n_tokens && run_decode(ctx, pr.tokens + p, pr.n_tokens - p) == EDGELLM_OK) {
+                memcpy(cache_toks + p, pr.tokens + p, (size_t)(pr.n_tokens - p) * sizeof *cache_toks);
+                *n_cache = pr.n_tokens;
+            } else {
+                edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
+            }
+        }
+    }
+    edgellm_chat_prompt_free(&pr);
+    free(json);
+}
+
 int cmd_chat(int argc, char **argv) {
-    const char *cmd = "chat", *model_path = NULL, *system = NULL;
+    const char *cmd = "chat", *model_path = NULL, *system = NULL, *session = NULL;
     int no_think = 0, hide_thinking = 0, reuse = 1;
     struct run_opts o;
     run_opts_init(&o);
@@ -150,6 +188,8 @@ int cmd_chat(int argc, char **argv) {
             if (!(model_path = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
         } else if (!strcmp(a, "--system")) {
             if (!(system = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
+        } else if (!strcmp(a, "--session")) {
+            if (!(session = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
         } else if (!strcmp(a, "--no-think")) no_think = 1;
         else if (!strcmp(a, "--hide-thinking")) hide_thinking = 1;
         else if (!strcmp(a, "--no-cache-reuse")) reuse = 0;
@@ -187,11 +227,32 @@ int cmd_chat(int argc, char **argv) {
         cli_err(cmd, "cannot set up generation: %s", edgellm_status_str(st0));
         goto done;
     }
-    if (!(cache_toks = malloc((size_t)n_ctx * sizeof *cache_toks)) || (system && !chat_history_add(&h, "system", system))) {
+    if (!(cache_toks = malloc((size_t)n_ctx * sizeof *cache_toks))) {
         cli_err(cmd, "out of memory");
         goto done;
     }
-    int n_base = h.n; /* messages /reset keeps */
+    int resumed = 0;
+    if (session) {
+        struct chat_session ses;
+        int r = chat_session_load(cmd, session, ctx, &ses);
+        if (r < 0) goto done;
+        if (r > 0) {
+            /* the session's messages (with its system message) replace --system */
+            for (int i = 0; i < ses.n; i++)
+                if (!chat_history_add(&h, ses.roles[i], ses.contents[i])) { chat_session_free(&ses); cli_err(cmd, "out of memory"); goto done; }
+            n_cache = ses.n_tokens;
+            memcpy(cache_toks, ses.tokens, (size_t)n_cache * sizeof *cache_toks);
+            for (int32_t i = 0; i < n_cache; i++) edgellm_sampler_accept(smp, cache_toks[i]);
+            fprintf(stderr, "edgellm chat: resumed session %s (%d messages, %d tokens)\n", session, ses.n, (int)n_cache);
+            chat_session_free(&ses);
+            resumed = 1;
+        }
+    }
+    if (!resumed && system && !chat_history_add(&h, "system", system)) {
+        cli_err(cmd, "out of memory");
+        goto done;
+    }
+    int n_base = h.n && !strcmp(h.roles[0], "system") ? 1 : 0; /* messages /reset keeps */
     edgellm_context_set_abort(ctx, chat_should_abort, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -223,6 +284,9 @@ int cmd_chat(int argc, char **argv) {
             edgellm_context_seq_truncate(ctx, 0, 0);
             n_cache = 0;
             edgellm_sampler_reset(smp);
+            if (session && chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n,
+                                             cache_toks, n_cache, ctx))
+                goto done;
             puts("(conversation cleared)");
             fflush(stdout);
             continue;
@@ -248,7 +312,9 @@ int cmd_chat(int argc, char **argv) {
         int32_t p = 0;
         while (reuse && p < n_cache && p < n_toks - 1 && cache_toks[p] == toks[p]) p++;
         edgellm_context_seq_truncate(ctx, 0, (uint32_t)p);
+        p = (int32_t)edgellm_context_seq_len(ctx, 0); /* sliding-window rings may not reach back to p */
         n_cache = p;
+        if (getenv("EDGELLM_CHAT_DEBUG")) fprintf(stderr, "[prefill %d of %d tokens]\n", n_toks - p, n_toks);
         edgellm_status st = run_decode(ctx, toks + p, n_toks - p);
         if (st == EDGELLM_OK) {
             memcpy(cache_toks + p, toks + p, (size_t)(n_toks - p) * sizeof *toks);
@@ -304,7 +370,15 @@ int cmd_chat(int argc, char **argv) {
         size_t n = strlen(answer);
         while (n > 0 && (answer[n - 1] == ' ' || answer[n - 1] == '\n')) out.answer[--n] = 0;
         if (!chat_history_add(&h, "assistant", answer)) { cli_err(cmd, "out of memory"); goto done; }
+        if (session && end != RUN_END_ABORTED) chat_sync_history(m, ctx, &h, !no_think, cache_toks, &n_cache);
+        if (session && end != RUN_END_ABORTED &&
+            chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n, cache_toks,
+                              n_cache, ctx))
+            goto done;
     }
+    if (session && chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n,
+                                     cache_toks, n_cache, ctx))
+        goto done;
     rc = CLI_OK;
 done:
     signal(SIGINT, SIG_DFL);

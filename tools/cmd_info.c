@@ -90,7 +90,15 @@ int cmd_info(int argc, char **argv) {
             json_str(t);
             printf(":%llu", (unsigned long long)n);
         }
-        printf("}");
+        printf("},\"family\":");
+        json_str(d.family);
+        printf(",\"head_dim_k\":%u,\"head_dim_v\":%u,\"rope\":{\"type\":\"%s\",\"n_rot\":%u},\"layers\":[", d.head_dim,
+               d.head_dim_v, d.rope_neox ? "neox" : "norm", d.n_rot);
+        struct edgellm_layer_desc ld = EDGELLM_LAYER_DESC_INIT;
+        for (uint32_t il = 0; edgellm_model_layer(m, il, &ld) == 0; il++)
+            printf("%s{\"attn\":\"%s\",\"window\":%u,\"rope\":%s,\"rope_freq_base\":%g}", il ? "," : "",
+                   ld.swa ? "swa" : "full", ld.window, ld.rope ? "true" : "false", ld.rope_freq_base);
+        printf("]");
         if (meta) {
             printf(",\"metadata\":{");
             for (uint64_t i = 0; i < d.n_kv; i++) {
@@ -113,8 +121,20 @@ int cmd_info(int argc, char **argv) {
         if (d.n_embd) {
             printf("context length:  %u\n", d.n_ctx_train);
             printf("layers:          %u, embedding %u, feed-forward %u\n", d.n_layer, d.n_embd, d.n_ff);
-            printf("attention:       %u heads, %u kv heads, head size %u, rope dims %u, rope base %g%s\n", d.n_head,
-                   d.n_head_kv, d.head_dim, d.n_rot, d.rope_freq_base, d.has_rope_freqs ? " + rope_freqs (llama3 scaling)" : "");
+            printf("attention:       %u heads, %u kv heads, head size %u (k) / %u (v), %s rope on %u dims, rope base %g%s\n",
+                   d.n_head, d.n_head_kv, d.head_dim, d.head_dim_v, d.rope_neox ? "neox" : "norm", d.n_rot,
+                   d.rope_freq_base, d.has_rope_freqs ? " + rope_freqs (llama3 scaling)" : "");
+            struct edgellm_layer_desc ld = EDGELLM_LAYER_DESC_INIT;
+            if (edgellm_model_layer(m, 0, &ld) == 0) {
+                printf("layer attention:");
+                for (uint32_t il = 0; edgellm_model_layer(m, il, &ld) == 0; il++) {
+                    printf("%s %u %s", il ? "," : "", il, ld.swa ? "swa" : "full");
+                    if (ld.swa) printf(" %u", ld.window);
+                    if (ld.rope) printf(" (rope %g)", ld.rope_freq_base);
+                    else printf(" (no rope)");
+                }
+                putchar('\n');
+            }
             printf("norm epsilon:    %g\n", d.norm_eps);
             printf("output:          %s\n", d.tied_output ? "tied to the token embeddings" : "separate matrix");
         }

@@ -1,6 +1,7 @@
-/* edgellm logits -m MODEL.gguf --tokens "ID ID ..." -o OUT.f32 [-t N] [--last N] [--kv-type T]
+/* edgellm logits -m MODEL.gguf --tokens "ID ID ..." -o OUT.f32 [-t N] [--last N] [--kv-type T] [-c N]
  * Evaluates the tokens as one batch from an empty cache and writes little-endian float32
- * [rows][n_vocab]: every position, or the last N. */
+ * [rows][n_vocab]: every position, or the last N. The context holds -c positions (default: the
+ * token count); size-dependent choices (LongRoPE factors, sliding-window rings) follow it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,11 @@
 #include "cli.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: edgellm logits -m MODEL.gguf --tokens \"ID ID ...\" -o OUT.f32 [-t THREADS] [--last N] [--kv-type f16|f32|q8_0]\n\n"
+    fprintf(f, "usage: edgellm logits -m MODEL.gguf --tokens \"ID ID ...\" -o OUT.f32 [-t THREADS] [--last N] [--kv-type f16|f32|q8_0]\n"
+               "                      [-c, --ctx-size N]\n\n"
                "Evaluates the tokens as one batch from an empty cache and writes float32 logits [rows][n_vocab]\n"
-               "(all positions, or the last N with --last N).\n");
+               "(all positions, or the last N with --last N). The context is created with N positions (default:\n"
+               "the number of tokens; at least that many); LongRoPE factors and sliding-window rings follow it.\n");
 }
 
 /* Parses space/comma-separated ids; returns the count or -1 (message printed). */
@@ -43,7 +46,7 @@ static int parse_tokens(const char *s, edgellm_token **out) {
 int cmd_logits(int argc, char **argv) {
     const char *path = NULL, *toks = NULL, *outp = NULL;
     int threads = 0;
-    long last = 0;
+    long last = 0, n_ctx = 0;
     edgellm_kv_type kv = EDGELLM_KV_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -55,6 +58,8 @@ int cmd_logits(int argc, char **argv) {
             if (!(v = cli_value("logits", argc, argv, &i)) || !cli_parse_threads("logits", v, &threads)) return CLI_USAGE;
         } else if (!strcmp(a, "--last")) {
             if (!(v = cli_value("logits", argc, argv, &i)) || !cli_parse_int("logits", "--last", v, 1, 1L << 30, &last)) return CLI_USAGE;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (!(v = cli_value("logits", argc, argv, &i)) || !cli_parse_int("logits", "--ctx-size", v, 1, 1L << 24, &n_ctx)) return CLI_USAGE;
         } else if (!strcmp(a, "--kv-type")) {
             if (!(v = cli_value("logits", argc, argv, &i)) || !cli_parse_kv_type("logits", v, &kv)) return CLI_USAGE;
         } else { cli_err("logits", "unknown option '%s' (see edgellm logits --help)", a); return CLI_USAGE; }
@@ -67,6 +72,11 @@ int cmd_logits(int argc, char **argv) {
     int n = parse_tokens(toks, &t);
     if (n < 0) return CLI_USAGE;
     if (n == 0) { cli_err("logits", "--tokens is empty"); free(t); return CLI_USAGE; }
+    if (n_ctx && n_ctx < n) {
+        cli_err("logits", "--ctx-size %ld is smaller than the %d tokens", n_ctx, n);
+        free(t);
+        return CLI_USAGE;
+    }
     int rc = CLI_RUNTIME;
     struct edgellm_model *m = cli_load_model("logits", path, 0);
     struct edgellm_context *ctx = NULL;
@@ -78,7 +88,7 @@ int cmd_logits(int argc, char **argv) {
         if (t[i] >= n_vocab) { cli_err("logits", "token id %d is out of range (the vocabulary has %d tokens)", t[i], n_vocab); goto done; }
     int rows = last && last < n ? (int)last : n;
     struct edgellm_context_params cp = edgellm_context_default_params();
-    cp.n_ctx = (uint32_t)n;
+    cp.n_ctx = n_ctx ? (uint32_t)n_ctx : (uint32_t)n;
     cp.n_batch = (uint32_t)n;
     cp.n_threads = threads;
     cp.kv_type = kv;

@@ -27,7 +27,7 @@ static const char *const usage_text =
     "  --ignore-eos             go on after end-of-generation tokens\n"
     "  --grammar-file F.gbnf    constrain the output to a GBNF grammar (root rule \"root\")\n"
     "  --json-schema F.json     constrain the output to JSON valid against a JSON schema\n"
-    "  --verbose                print timings on stderr\n"
+        "  --verbose                print timings and the prompt's token ids on stderr\n"
     RUN_OPTIONS_HELP;
 
 /* ------------------------------------------------------------------------- */
@@ -472,6 +472,9 @@ int cmd_run(int argc, char **argv) {
                 o.n_threads ? o.n_threads : edgellm_n_cores(), n_ctx, edgellm_isa());
         fprintf(stderr, "edgellm run: prompt %d tokens in %.1f ms (%.1f tok/s)\n", n_toks, t_prompt * 1e3,
                 t_prompt > 0 ? n_toks / t_prompt : 0.0);
+        fprintf(stderr, "edgellm run: prompt tokens:");
+        for (int32_t i = 0; i < n_toks; i++) fprintf(stderr, " %d", ptoks[i]);
+        fputc('\n', stderr);
         fprintf(stderr, "edgellm run: generation %d tokens in %.1f ms (%.1f tok/s)\n", g.n_generated, g.t_gen * 1e3,
                 g.t_gen > 0 ? g.n_generated / g.t_gen : 0.0);
     }

@@ -22,6 +22,10 @@ static const struct command commands[] = {
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"template", cmd_template, "render a chat template"},
     {"logits", cmd_logits, "logits of a token sequence, as float32"},
+    {"perplexity", cmd_perplexity, "perplexity of a text, and KL divergence against a base model"},
+    {"imatrix", cmd_imatrix, "importance matrix of a model over a text (for quantization)"},
+    {"quantize", cmd_quantize, "quantize a model (llama.cpp's file types, same bytes)"},
+    {"convert", cmd_convert, "Hugging Face checkpoint (safetensors, tokenizer.json) to GGUF"},
     {"synth", cmd_synth, "write a synthetic GGUF with a real model's layout (benchmarks)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -31,7 +35,7 @@ static void usage(FILE *f) {
                "usage: edgellm <command> [options]   (edgellm <command> --help for its options)\n\n"
                "commands:\n", edgellm_version());
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (commands[i].fn) fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        if (commands[i].fn) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n  --version  print the version\n  --help     this text\n");
 }
 

@@ -24,6 +24,7 @@ const char *edgellm_status_str(edgellm_status st) {
     case EDGELLM_ERR_TEMPLATE: return "template error";
     case EDGELLM_ERR_ABORTED: return "aborted";
     case EDGELLM_ERR_BUFFER_TOO_SMALL: return "buffer too small";
+    case EDGELLM_ERR_NOT_FOUND: return "not found";
     }
     return "unknown status";
 }
@@ -63,4 +64,26 @@ edgellm_status util_struct_out(void *dst, const void *full, size_t full_size, si
     if (n > full_size) n = full_size;
     memcpy((char *)dst + sizeof(uint32_t), (const char *)full + sizeof(uint32_t), n - sizeof(uint32_t));
     return EDGELLM_OK;
+}
+
+uint64_t util_hash64(const void *p, size_t n, uint64_t h0) {
+    const uint64_t k1 = 0x9e3779b97f4a7c15ULL, k2 = 0xc2b2ae3d27d4eb4fULL;
+    const unsigned char *b = p;
+    uint64_t h = h0 ^ k2, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, b + i, 8);
+        h ^= w * k1;
+        h = ((h << 31) | (h >> 33)) * k2;
+    }
+    if (i < n) {
+        w = 0;
+        memcpy(&w, b + i, n - i);
+        h ^= w * k1;
+        h = ((h << 31) | (h >> 33)) * k2;
+    }
+    h ^= (uint64_t)n * k1;
+    h ^= h >> 29;
+    h *= k2;
+    return h ^ (h >> 32);
 }

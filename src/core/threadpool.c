@@ -33,6 +33,8 @@ struct tp_worker {
 
 struct threadpool {
     int n_threads;
+    int n_active;                   /* threads that take part in the next jobs (tp_set_active) */
+    int nth_job;                    /* n_active of the current job, valid while gen is current */
     struct tp_worker *workers;      /* [n_threads - 1], worker i has ith = i + 1 */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -67,7 +69,7 @@ static void *tp_worker_main(void *p) {
         }
         if (atomic_load(&tp->stop)) break;
         seen = g;
-        tp->fn(tp->arg, w->ith, tp->n_threads);
+        if (w->ith < tp->nth_job) tp->fn(tp->arg, w->ith, tp->nth_job);
         atomic_fetch_add_explicit(&tp->n_done, 1, memory_order_release);
     }
     return NULL;
@@ -78,6 +80,7 @@ struct threadpool *tp_new(int n_threads) {
     struct threadpool *tp = calloc(1, sizeof *tp);
     if (!tp) return NULL;
     tp->n_threads = n_threads;
+    tp->n_active = n_threads;
     atomic_init(&tp->gen, 0);
     atomic_init(&tp->n_done, 0);
     atomic_init(&tp->n_sleeping, 0);
@@ -113,15 +116,22 @@ void tp_free(struct threadpool *tp) {
     free(tp);
 }
 
-int tp_n_threads(const struct threadpool *tp) { return tp ? tp->n_threads : 1; }
+int tp_n_threads(const struct threadpool *tp) { return tp ? tp->n_active : 1; }
+
+int tp_set_active(struct threadpool *tp, int n) {
+    if (!tp || n < 1 || n > tp->n_threads) return -1;
+    tp->n_active = n;
+    return 0;
+}
 
 void tp_run(struct threadpool *tp, tp_fn fn, void *arg) {
-    if (!tp || tp->n_threads == 1) {
+    if (!tp || tp->n_active == 1) {
         fn(arg, 0, 1);
         return;
     }
     tp->fn = fn;
     tp->arg = arg;
+    tp->nth_job = tp->n_active;
     atomic_store_explicit(&tp->n_done, 0, memory_order_relaxed);
     atomic_fetch_add(&tp->gen, 1); /* seq_cst: publishes fn/arg/n_done, ordered before n_sleeping */
     if (atomic_load(&tp->n_sleeping) > 0) {
@@ -129,7 +139,7 @@ void tp_run(struct threadpool *tp, tp_fn fn, void *arg) {
         pthread_cond_broadcast(&tp->cv);
         pthread_mutex_unlock(&tp->mu);
     }
-    fn(arg, 0, tp->n_threads);
+    fn(arg, 0, tp->nth_job);
     int spins = 0;
     while (atomic_load_explicit(&tp->n_done, memory_order_acquire) != tp->n_threads - 1) {
         TP_PAUSE();

@@ -25,6 +25,11 @@ edgellm_status util_params_in(void *dst, size_t dst_size, const void *src, size_
  * NULL or its struct_size < min_size. */
 edgellm_status util_struct_out(void *dst, const void *full, size_t full_size, size_t min_size);
 
+/* A 64-bit hash of n bytes (seed h0), not cryptographic. Each 8-byte word goes through a step
+ * that is a bijection of the running value, so any change confined to one word (e.g. one
+ * changed byte) always changes the result. Chain calls by passing the previous result as h0. */
+uint64_t util_hash64(const void *p, size_t n, uint64_t h0);
+
 /* Test builds with grown structs (tests/abi): the appended field must keep its default. */
 #ifdef EDGELLM_TEST_GROW_STRUCTS
 #define UTIL_GROWN_OK(p) ((p).test_grown == 0)

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,9 +89,24 @@ static const struct kern_isa *kern_find(const char *name) {
     return NULL;
 }
 
+/* Set by kern_select when EDGELLM_ISA names no ISA at all (a misspelling): the library then
+ * refuses to create contexts (kern_isa_error) instead of silently running another path. A
+ * valid name the CPU cannot run falls back to the best available path (edgellm_isa() says
+ * which). */
+static char kern_env_error[160];
+
+static int kern_known_name(const char *name) {
+    static const char *const known[] = { "scalar", "avx2", "avx512", "neon" };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(name, known[i])) return 1;
+    return 0;
+}
+
 static void kern_select(void) {
     const struct kern_isa *isa = NULL;
     const char *env = getenv("EDGELLM_ISA");
+    if (env && env[0] && !kern_known_name(env))
+        snprintf(kern_env_error, sizeof kern_env_error, "EDGELLM_ISA=%.64s is not one of scalar|avx2|avx512|neon", env);
     if (env && env[0]) isa = kern_find(env);
     for (size_t i = 0; !isa && i < KERN_N_TABLES; i++)
         if (kern_isa_available(kern_tables[i])) isa = kern_tables[i];
@@ -111,6 +127,11 @@ int kern_force(const char *name) {
 }
 
 const char *kern_isa_name(void) { return kern_active()->name; }
+
+const char *kern_isa_error(void) {
+    pthread_once(&kern_once, kern_select);
+    return kern_env_error[0] ? kern_env_error : NULL;
+}
 
 /* ---------------------------------------------------------------- matmul */
 
@@ -144,10 +165,19 @@ static size_t kern_pack_bytes(uint32_t wtype, int64_t k) {
     return kern_align(b32 * (size_t)(k / 32) * (KERN_CHUNK_PF / KERN_PACK_R));
 }
 
+/* Bytes of one thread's unpacked chunk of a repacked weight: KERN_CHUNK_PF rows of the widest
+ * type that can be repacked (F16), so that it holds any of them. */
+static size_t kern_unrep_bytes(int64_t k) { return kern_align((size_t)KERN_CHUNK_PF * qtype_row_size(QT_F16, k)); }
+
 size_t kern_matmul_scratch_size(uint32_t wtype, int64_t k, int n, int n_threads) {
     const size_t nn = (size_t)(n > 0 ? n : 0), nth = (size_t)(n_threads > 0 ? n_threads : 1);
-    return kern_x_stride(wtype, k) * nn + kern_aux_stride(wtype, k) * nn + kern_pack_bytes(wtype, k) * nth +
-           3 * KERN_ALIGN;
+    const size_t unrep = kern_repack_layout_known(wtype) ? kern_unrep_bytes(k) * nth : 0;
+    return kern_x_stride(wtype, k) * nn + kern_aux_stride(wtype, k) * nn + kern_pack_bytes(wtype, k) * nth + unrep +
+           4 * KERN_ALIGN;
+}
+
+int kern_repack_wanted(const struct weight *w) {
+    return w->type < QT_COUNT && kern_active()->rp_gemv[w->type] && kern_repack_possible(w);
 }
 
 void kern_aux_row(uint32_t vdt, const void *xrow, int64_t k, struct kern_aux *aux) {
@@ -193,6 +223,11 @@ struct kern_mm_job {
     qtype_vec_dot_fn vec_dot;
     kern_tile_fn tile;
     int tile_c;                /* tokens per tile call */
+    kern_rp_fn rp;             /* decode kernel on the repacked weight (NULL: none) */
+    int unrep;                 /* the weight is repacked and this job needs it plain: unpack each chunk */
+    char *unrepbuf;            /* this thread's unpacked chunk (unrepbase + ith * unrepbytes) */
+    char *unrepbase;
+    size_t unrepbytes;
     /* the items of weight i are [first[i], first[i + 1]), chunks[i] output rows each */
     int nw;
     const struct weight *ws[KERN_MAXW];
@@ -206,6 +241,8 @@ struct kern_mm_job {
     size_t pack_gb[KERN_MAXW];
     int tile_cs[KERN_MAXW];
     qtype_vec_dot_fn dots[KERN_MAXW];
+    kern_rp_fn rps[KERN_MAXW];
+    int unreps[KERN_MAXW];
     atomic_long next;          /* next item to take */
 };
 
@@ -224,6 +261,35 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
     const struct weight *w = job->w;
     const char *wd = w->data;
     const int k = (int)job->k;
+    if (job->unrep) {
+        /* the chunk's rows, plain, in this thread's scratch; then as for a plain weight */
+        struct weight pw = *w;
+        struct kern_mm_job sub = *job;
+        kern_unrepack_rows(w, r0, r1, job->unrepbuf);
+        pw.data = job->unrepbuf;
+        pw.layout = KERN_LAYOUT_ROWS;
+        pw.ne[1] = r1 - r0;
+        sub.w = &pw;
+        sub.y = job->y + r0;
+        sub.unrep = 0;
+        kern_mm_rows(&sub, 0, r1 - r0);
+        return;
+    }
+    if (job->rp) {
+        /* the repacked weight, token by token (so that a token's result does not depend on the
+         * batch it is in; the chunk stays in L2 after the first): whole groups through the
+         * kernel, the plain tail rows (after the last group) one by one */
+        const long rg = r1 < w->ne[1] / KERN_RP_R * KERN_RP_R ? r1 : w->ne[1] / KERN_RP_R * KERN_RP_R;
+        for (int j = 0; j < job->n; j++) {
+            const char *xj = job->xq + (size_t)j * job->xstride;
+            float *yj = job->y + j * job->ldy;
+            if (rg > r0)
+                job->rp(k, wd + (size_t)r0 * w->nb_row, (int)((rg - r0) / KERN_RP_R), xj,
+                        (const struct kern_aux *)((const char *)job->aux + (size_t)j * job->auxstride), yj + r0);
+            for (long r = rg > r0 ? rg : r0; r < r1; r++) job->vec_dot(k, yj + r, wd + (size_t)r * w->nb_row, xj);
+        }
+        return;
+    }
     if (job->pack && r1 - r0 >= KERN_PACK_R) {
         /* pack the chunk's whole groups once, then every token tile reads them from L2 */
         const int ng = (int)((r1 - r0) / KERN_PACK_R);
@@ -267,6 +333,7 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
     local.aux = job->aux;
     local.auxstride = job->auxstride;
     local.packbuf = job->packbase + (size_t)ith * job->packbytes;
+    local.unrepbuf = job->unrepbase + (size_t)ith * job->unrepbytes;
     (void)nth;
     for (;;) {
         const long c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
@@ -283,15 +350,17 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
         local.pack_gbytes = job->pack_gb[i];
         local.tile_c = job->tile_cs[i];
         local.vec_dot = job->dots[i];
+        local.rp = job->rps[i];
+        local.unrep = job->unreps[i];
         kern_mm_rows(&local, r0, r0 + job->chunks[i] < rows ? r0 + job->chunks[i] : rows);
     }
 }
 
 /* Output rows per work item: enough items per thread that a thread slowed by another process
  * is covered by the others, few enough that the counter is not contended; whole tiles only. */
-static long kern_chunk(long rows, int n, int nth, int packing) {
+static long kern_chunk(long rows, int n, int nth, int packing, int unrep) {
     long chunk = nth == 1 ? rows : rows / (nth * 8);
-    if ((n > KERN_TILE_C || packing) && chunk > KERN_CHUNK_PF) chunk = KERN_CHUNK_PF; /* keeps the chunk's weights in L2 across token tiles */
+    if ((n > KERN_TILE_C || packing || unrep) && chunk > KERN_CHUNK_PF) chunk = KERN_CHUNK_PF; /* keeps the chunk's weights in L2 across token tiles */
     /* packing: whole groups, so that which rows are packed does not depend on the chunking */
     const long align = packing ? KERN_PACK_R : KERN_TILE_R;
     chunk = (chunk + align - 1) / align * align;
@@ -326,15 +395,23 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
     for (int i = 0; i < nw; i++)
         packing |= n >= KERN_PACK_MIN_N && isa->pack[w[i]->type] && isa->tile_packed[w[i]->type] && isa->pack_b32[w[i]->type] &&
                     w[i]->ne[1] >= KERN_PACK_R && kern_aux_stride(w[i]->type, job.k) > 0;
-    if (packing) {
-        job.auxstride = kern_aux_stride(w[0]->type, job.k);
-        job.aux = (struct kern_aux *)(job.xq + job.xstride * (size_t)n);
-        job.packbase = (char *)job.aux + job.auxstride * (size_t)n;
+    int rp = 0, unrep = 0;
+    for (int i = 0; i < nw; i++) {
+        if (w[i]->layout != KERN_LAYOUT_X4) continue;
+        if (n < KERN_PACK_MIN_N && w[i]->type < QT_COUNT && isa->rp_gemv[w[i]->type]) rp = 1;
+        else unrep = 1;
+    }
+    job.auxstride = kern_aux_stride(w[0]->type, job.k);
+    job.aux = (struct kern_aux *)(job.xq + job.xstride * (size_t)n);
+    job.packbase = (char *)job.aux + job.auxstride * (size_t)n;
+    if (!packing && !rp) job.aux = NULL;
+    if (packing)
         for (int i = 0; i < nw; i++) {
             const size_t pb = kern_pack_bytes(w[i]->type, job.k);
             if (pb > job.packbytes) job.packbytes = pb;
         }
-    }
+    job.unrepbase = job.packbase + job.packbytes * (size_t)(tp ? tp_n_threads(tp) : 1);
+    if (unrep) job.unrepbytes = kern_unrep_bytes(job.k);
     if (n == 1 || !tp || tp_n_threads(tp) == 1) kern_quant_worker(&job, 0, 1);
     else tp_run(tp, kern_quant_worker, &job);
 
@@ -342,7 +419,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
     long total_rows = 0;
     for (int i = 0; i < nw; i++) total_rows += (long)w[i]->ne[1];
     /* one chunk size for the whole job, from all its rows, so that its items cost alike */
-    const long chunk = kern_chunk(total_rows, n, nth, packing);
+    const long chunk = kern_chunk(total_rows, n, nth, packing, unrep || (rp && n > 1));
     job.first[0] = 0;
     for (int i = 0; i < nw; i++) {
         const struct qtype_traits *ti = qtype_get(w[i]->type);
@@ -360,6 +437,10 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         const int tc = isa->tile_c[w[i]->type];
         job.tile_cs[i] = tc > 0 && tc <= KERN_TILE_C_MAX ? tc : KERN_TILE_C;
         job.dots[i] = isa->vec_dot[w[i]->type] ? isa->vec_dot[w[i]->type] : ti->vec_dot;
+        if (w[i]->layout == KERN_LAYOUT_X4) {
+            if (n < KERN_PACK_MIN_N && isa->rp_gemv[w[i]->type]) job.rps[i] = isa->rp_gemv[w[i]->type];
+            else job.unreps[i] = 1;
+        }
         job.chunks[i] = chunk;
         job.first[i + 1] = job.first[i] + (rows + chunk - 1) / chunk;
     }
@@ -377,7 +458,8 @@ void kern_get_row(const struct weight *w, int64_t r, float *y) {
     const struct qtype_traits *tt = qtype_get(w->type);
     if (!tt) return;
     qtype_to_float_fn f = isa->to_float[w->type] ? isa->to_float[w->type] : tt->to_float;
-    f((const char *)w->data + (size_t)r * w->nb_row, y, w->ne[0]);
+    if (w->layout == KERN_LAYOUT_X4 && r < w->ne[1] / KERN_RP_R * KERN_RP_R) kern_repacked_row(w, r, y, f);
+    else f((const char *)w->data + (size_t)r * w->nb_row, y, w->ne[0]);
 }
 
 /* ---------------------------------------------------------------- float helpers */
@@ -423,6 +505,16 @@ void kern_axpy_f32(float *y, float a, const float *x, int n) {
 void kern_silu_mul(float *g, const float *u, int n) {
     const struct kern_isa *isa = kern_active();
     (isa->silu_mul ? isa->silu_mul : kern_silu_mul_ref)(g, u, n);
+}
+
+/* g = gelu(g) * u with GELU's tanh form, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma's
+ * gelu_pytorch_tanh; the reference engine's ggml_gelu). Scalar only: it is not on a hot path. */
+void kern_gelu_mul(float *g, const float *u, int n) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int i = 0; i < n; i++) {
+        float x = g[i];
+        g[i] = 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x))) * u[i];
+    }
 }
 
 static void kern_scores_f32_ref(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale) {

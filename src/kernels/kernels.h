@@ -14,9 +14,45 @@
 struct weight {
     const void *data;
     uint32_t type;      /* enum qtype */
+    uint32_t layout;    /* KERN_LAYOUT_ROWS (as in the file) or KERN_LAYOUT_X4 (repacked) */
     int64_t ne[2];      /* ne[0] = row length (inputs), ne[1] = rows (outputs) */
-    size_t nb_row;      /* bytes per row */
+    size_t nb_row;      /* bytes per row (of the plain layout; a repacked weight has the same size) */
 };
+
+/* Repacked weights (repack.c). KERN_LAYOUT_X4 interleaves the blocks of each group of
+ * KERN_RP_R rows column by column, fields split so that a 16-byte piece of the 4 rows is one
+ * 64-byte vector (row r in 128-bit lane r), small scales grouped per few columns; every group
+ * keeps its place and size, rows past the last whole group stay plain. One decoding thread
+ * then reads its rows as one sequential stream (the plain layout is 4 interleaved streams that
+ * keep too few loads in flight on CPUs with high per-core bandwidth). Decode (fewer than
+ * KERN_PACK_MIN_N tokens) runs the ISA's rp_gemv kernel on it token by token, so a token's
+ * result does not depend on its batch; everything else (prefill, ISAs without a kernel) first
+ * unpacks the chunk of rows it works on into its scratch (kern_unrepack_rows). Types:
+ * Q4_0, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K, IQ4_XS, F16. */
+enum { KERN_LAYOUT_ROWS = 0, KERN_LAYOUT_X4 = 1 };
+#define KERN_RP_R 4
+struct os_map;
+struct kern_aux;
+/* s[r] = dot(row r of the ng groups at w, x) for r < ng * KERN_RP_R; x is one activation row of
+ * the type's vec_dot_type, aux its aux entries (kern_aux_row; unused for F16). */
+typedef void (*kern_rp_fn)(int k, const void *w, int ng, const void *x, const struct kern_aux *aux, float *s);
+int kern_repack_layout_known(uint32_t type);
+/* 1 if w (plain) can be repacked: a known type, at least one group, plain-sized rows. */
+int kern_repack_possible(const struct weight *w);
+/* 1 if the active ISA decodes w faster repacked (it has rp_gemv for the type) and it can be. */
+int kern_repack_wanted(const struct weight *w);
+/* Groups [g0, g1) of the plain rows at src -> the same groups of the repacked copy at dst. */
+void kern_repack_groups(const struct weight *w, const void *src, void *dst, int64_t g0, int64_t g1);
+/* Bytes to allocate for w's repacked copy (64-byte multiple). */
+size_t kern_repack_bytes(const struct weight *w);
+/* Repacks all of w (plain, data in the mapping map, may be NULL) into dst on tp's threads,
+ * releasing the source pages (os_map_release) as it goes, so that peak memory stays about one
+ * copy of the model. The caller then points the weight at dst with layout KERN_LAYOUT_X4. */
+void kern_repack_weight(struct threadpool *tp, const struct os_map *map, const struct weight *w, void *dst);
+/* Rows [r0, r1) of w (any layout; r0 a multiple of KERN_RP_R) as plain rows at dst. */
+void kern_unrepack_rows(const struct weight *w, int64_t r0, int64_t r1, void *dst);
+/* Row r (inside a whole group) of a repacked weight as floats, through f (the type's to_float). */
+void kern_repacked_row(const struct weight *w, int64_t r, float *y, qtype_to_float_fn f);
 
 /* A tile of dot products: s[j * lds + i] = dot(row i of w, row j of x) for i < nr, j < nc,
  * k elements per row; w rows are nbw bytes apart (weight type), x rows nbx bytes apart (its
@@ -66,6 +102,8 @@ struct kern_isa {
     kern_pack_fn pack[QT_COUNT];
     kern_tile_packed_fn tile_packed[QT_COUNT];
     uint16_t pack_b32[QT_COUNT];
+    /* Decode on repacked weights (KERN_LAYOUT_X4) by weight type (NULL: do not repack). */
+    kern_rp_fn rp_gemv[QT_COUNT];
     /* Float helpers (NULL: the scalar version in kernels.c). */
     void (*rmsnorm)(float *y, const float *x, const float *g, int n, float eps);
     float (*dot_f32)(const float *a, const float *b, int n);
@@ -83,6 +121,9 @@ const struct kern_isa *kern_active(void);
 /* Select an ISA by name ("scalar", "avx2", "avx512", "neon"); returns 0 if not available here. Tests only. */
 int kern_force(const char *name);
 const char *kern_isa_name(void);
+/* NULL, or a message when EDGELLM_ISA holds a value that names no ISA (edgellm_context_new then
+ * fails with it: a misspelled path never falls back silently). */
+const char *kern_isa_error(void);
 
 /* y[i][r] = dot(row r of w, x[i]) for i < n, r < w->ne[1].
  *   x: [n][w->ne[0]] f32, y: [n][ldy] f32 (ldy >= w->ne[1]).
@@ -108,6 +149,7 @@ void kern_rmsnorm(float *y, const float *x, const float *g, int n, float eps);
 float kern_dot_f32(const float *a, const float *b, int n);
 void kern_axpy_f32(float *y, float a, const float *x, int n);      /* y += a * x */
 void kern_silu_mul(float *g, const float *u, int n);                /* g = silu(g) * u */
+void kern_gelu_mul(float *g, const float *u, int n);                /* g = gelu_tanh(g) * u */
 /* Attention over a chunk of m cached rows of n floats (rows ldk / ldv floats apart):
  * s[j] = dot(q, row j of k) * scale, and y += sum_j p[j] * (row j of v). */
 void kern_scores_f32(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale);

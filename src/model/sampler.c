@@ -33,17 +33,17 @@ struct edgellm_sampler {
     edgellm_token *ring;        /* [penalty_last_n] the window, oldest overwritten first */
     int32_t n_ring, ring_head;
     uint64_t rng[4];            /* xoshiro256** state */
+    struct edgellm_logit_bias *bias; /* [n_bias] the params' logit_bias entries with valid token ids */
+    int32_t n_bias;
     double bucket_mass[SAMPLER_BUCKETS]; /* top-p scratch: probability mass per logit bucket */
     struct gmatch *gm;          /* the grammar's matcher, or NULL */
     int32_t n_left;             /* token budget (< 0: none) */
 };
 
-
 /* The 1.0 layout (include/edgellm.h): a caller's struct_size must reach at least this far. */
 #define SAMPLER_PARAMS_SIZE_1_0 UTIL_END_OF(struct edgellm_sampler_params, seed)
-#ifndef EDGELLM_TEST_GROW_STRUCTS
-_Static_assert(SAMPLER_PARAMS_SIZE_1_0 == sizeof(struct edgellm_sampler_params), "1.0 layout ends in padding");
-#endif
+/* 1.1 appended logit_bias and n_logit_bias: sizeof may end in 4 bytes of padding on 64-bit targets,
+ * so a field appended later starts 8-byte aligned (the padding bytes are never read). */
 
 /* splitmix64 spreads any seed (even 0) over the 256-bit xoshiro state. */
 static uint64_t sampler_splitmix64(uint64_t *x) {
@@ -86,6 +86,7 @@ edgellm_status edgellm_sampler_new(const struct edgellm_sampler_params *params, 
     struct edgellm_sampler_params p = edgellm_sampler_default_params();
     if (n_vocab <= 0 || util_params_in(&p, sizeof p, params, SAMPLER_PARAMS_SIZE_1_0) != EDGELLM_OK || !UTIL_GROWN_OK(p))
         return EDGELLM_ERR_ARG;
+    if (p.n_logit_bias < 0 || (p.n_logit_bias > 0 && !p.logit_bias)) return EDGELLM_ERR_ARG;
     struct edgellm_sampler *s = calloc(1, sizeof *s);
     if (!s) return EDGELLM_ERR_NOMEM;
     s->p = p;
@@ -99,6 +100,12 @@ edgellm_status edgellm_sampler_new(const struct edgellm_sampler_params *params, 
     s->seen = calloc(n, 1);
     int ok = s->work && s->cand && s->prob && s->counts && s->seen;
     if (ok && s->p.penalty_last_n > 0) ok = (s->ring = malloc((size_t)s->p.penalty_last_n * sizeof *s->ring)) != NULL;
+    if (ok && s->p.n_logit_bias > 0 && s->p.logit_bias) {
+        ok = (s->bias = malloc((size_t)s->p.n_logit_bias * sizeof *s->bias)) != NULL;
+        for (int32_t i = 0; ok && i < s->p.n_logit_bias; i++)
+            if (s->p.logit_bias[i].token >= 0 && s->p.logit_bias[i].token < n_vocab) s->bias[s->n_bias++] = s->p.logit_bias[i];
+    }
+    s->p.logit_bias = NULL; /* the caller's array need not outlive this call */
     if (!ok) { edgellm_sampler_free(s); return EDGELLM_ERR_NOMEM; }
     sampler_seed(s);
     *out = s;
@@ -114,6 +121,7 @@ void edgellm_sampler_free(struct edgellm_sampler *s) {
     free(s->seen);
     free(s->ring);
     gmatch_free(s->gm);
+    free(s->bias);
     free(s);
 }
 
@@ -302,6 +310,11 @@ static edgellm_token sampler_chain(struct edgellm_sampler *s, const float *x, in
         if (masked && thr == -INFINITY) thr = -FLT_MAX;
         for (int32_t i = 0; i < nv; i++)
             if (x[i] >= thr) s->cand[n++] = (struct sampler_cand){x[i], i};
+        if (n == 0 && masked) { /* every allowed logit is NaN / -inf (a -inf bias): the first allowed token */
+            int32_t n_ids = 0;
+            const int32_t *ids = gmatch_mask_ids(s->gm, &n_ids);
+            return n_ids > 0 ? ids[0] : -1;
+        }
         if (n == 0) return sampler_argmax(x, nv); /* all NaN / -inf */
     }
     if (top_p && n > 1) n = sampler_top_p(s, n, sorted, mx, s->p.top_p > 0.0f ? s->p.top_p : 0.0f);
@@ -346,9 +359,11 @@ edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *log
     if (!s || !logits) return -1;
     int32_t nv = s->n_vocab;
     const float *x = logits;
-    if (sampler_has_penalties(s)) {
+    if (sampler_has_penalties(s) || s->n_bias) {
+        /* logit bias, then penalties, then (below) the grammar's mask over the result */
         memcpy(s->work, logits, (size_t)nv * sizeof *s->work);
-        sampler_apply_penalties(s);
+        for (int32_t i = 0; i < s->n_bias; i++) s->work[s->bias[i].token] += s->bias[i].bias;
+        if (sampler_has_penalties(s)) sampler_apply_penalties(s);
         x = s->work;
     }
     if (!s->gm) return sampler_chain(s, x, 0, nv);

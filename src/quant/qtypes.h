@@ -124,6 +124,11 @@ const struct qtype_traits *qtype_get(uint32_t t);
 size_t qtype_row_size(uint32_t t, int64_t n);
 const char *qtype_name(uint32_t t);
 
+/* Q4_K/Q5_K: scale and min of group j (0..7) from the 12 packed bytes. */
+void qtype_k4_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m);
+/* Q3_K: the 16 signed group scales (-32..31) from the 12 packed bytes. */
+void qtype_q3_K_scales(const uint8_t *scales, int *sc);
+
 /* Half/bfloat conversions (exact, round-to-nearest-even on the way down). */
 float fp16_to_f32(fp16_t h);
 fp16_t f32_to_fp16(float f);

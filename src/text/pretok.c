@@ -99,6 +99,69 @@ static size_t m_llama3_like(const struct pt *t, size_t p, size_t e, size_t max_d
 }
 
 static size_t m_llama3(const struct pt *t, size_t p, size_t e) { return m_llama3_like(t, p, e, 3); }
+
+/* GPT-4o's letter classes as the reference engine runs them (its regex rewrites \p{Lu}... as
+ * "a letter that is not a-z" and \p{Ll}... as "a letter that is not A-Z"; letters outside ASCII
+ * are in both). */
+static int o200k_upper(const struct pt *t, size_t i, size_t e) {
+    return (F(t, i, e) & UFLAG_LETTER) && !(t->cp[i] >= 'a' && t->cp[i] <= 'z');
+}
+static int o200k_lower(const struct pt *t, size_t i, size_t e) {
+    return (F(t, i, e) & UFLAG_LETTER) && !(t->cp[i] >= 'A' && t->cp[i] <= 'Z');
+}
+
+/* From q (a letter): UPPER*LOWER+ (with the backtracking of the greedy UPPER*), else UPPER+LOWER*,
+ * then an optional case-insensitive contraction. Returns the end, or 0. */
+static size_t o200k_word(const struct pt *t, size_t q, size_t e) {
+    size_t a = q, end = 0, start = q, found = 1;
+    while (a < e && o200k_upper(t, a, e)) a++;
+    start = a;
+    if (!o200k_lower(t, a, e)) { /* give UPPER characters back until one can start LOWER+ */
+        found = 0;
+        for (size_t j = a; j > q && !found; j--)
+            if (o200k_lower(t, j - 1, e)) start = j - 1, found = 1;
+    }
+    if (found) {
+        end = start;
+        while (end < e && o200k_lower(t, end, e)) end++;
+    } else if (a > q) {
+        end = a; /* UPPER+ and an empty LOWER* (the character at a is not a lower one) */
+    }
+    return end ? end + contraction(t, end, e, 1) : 0;
+}
+
+/* GPT-4o (Phi-4-mini's "gpt-4o"):
+ * [^\r\n\p{L}\p{N}]?UPPER*LOWER+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?UPPER+LOWER*(?i:...)?
+ * |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+static size_t m_gpt4o(const struct pt *t, size_t p, size_t e) {
+    uint32_t c = C(t, p, e);
+    unsigned f = F(t, p, e);
+    if (f & UFLAG_LETTER) return o200k_word(t, p, e) - p;
+    if (c != '\r' && c != '\n' && !(f & UFLAG_NUMBER) && (F(t, p + 1, e) & UFLAG_LETTER)) {
+        size_t end = o200k_word(t, p + 1, e);
+        if (end) return end - p;
+    }
+    if (f & UFLAG_NUMBER) {
+        size_t q = p;
+        while (q < e && q - p < 3 && (t->fl[q] & UFLAG_NUMBER)) q++;
+        return q - p;
+    }
+    int sp = c == ' ';
+    unsigned f2 = sp ? F(t, p + 1, e) : f;
+    if (is_other(f2)) {
+        size_t q = p + (size_t)sp;
+        while (q < e && is_other(t->fl[q])) q++;
+        while (q < e && (t->cp[q] == '\r' || t->cp[q] == '\n' || t->cp[q] == '/')) q++;
+        return q - p;
+    }
+    size_t q = p, last_nl = 0;
+    while (q < e && (t->fl[q] & UFLAG_SPACE)) {
+        if (t->cp[q] == '\r' || t->cp[q] == '\n') last_nl = q + 1;
+        q++;
+    }
+    if (last_nl) return last_nl - p;
+    return spaces(t, p, e);
+}
 static size_t m_qwen2(const struct pt *t, size_t p, size_t e) { return m_llama3_like(t, p, e, 1); }
 
 struct cp_range { uint32_t lo, hi; };
@@ -205,6 +268,8 @@ static const struct pt_family families[] = {
     [PRETOK_DEFAULT] = {4, {m_punct_default, m_gpt2, m_numbers, m_digits3}},
     [PRETOK_GPT2] = {1, {m_gpt2}},
     [PRETOK_LLAMA3] = {1, {m_llama3}},
+    [PRETOK_SMAUG] = {1, {m_llama3}},
+    [PRETOK_GPT4O] = {1, {m_gpt4o}},
     [PRETOK_QWEN2] = {1, {m_qwen2}},
     [PRETOK_DEEPSEEK_LLM] = {6, {m_crlf, m_ds_letters, m_ds_punct, m_trailing_space, m_cjk, m_numbers}},
     [PRETOK_DEEPSEEK_CODER] = {5, {m_crlf, m_space_letters, m_space_punct, m_cjk, m_number}},
@@ -215,6 +280,7 @@ static const struct pt_family families[] = {
 static const struct { const char *name; enum pretok_kind kind; } pretok_names[] = {
     {"default", PRETOK_DEFAULT},
     {"llama3", PRETOK_LLAMA3}, {"llama-v3", PRETOK_LLAMA3}, {"llama-bpe", PRETOK_LLAMA3},
+    {"smaug-bpe", PRETOK_SMAUG}, {"gpt-4o", PRETOK_GPT4O}, {"llama4", PRETOK_GPT4O},
     {"qwen2", PRETOK_QWEN2}, {"deepseek-r1-qwen", PRETOK_QWEN2},
     {"deepseek-llm", PRETOK_DEEPSEEK_LLM}, {"deepseek-coder", PRETOK_DEEPSEEK_CODER},
     {"gpt-2", PRETOK_GPT2}, {"phi-2", PRETOK_GPT2}, {"mpt", PRETOK_GPT2}, {"olmo", PRETOK_GPT2},

@@ -12,6 +12,8 @@
 enum pretok_kind {
     PRETOK_DEFAULT = 0, PRETOK_GPT2, PRETOK_LLAMA3, PRETOK_QWEN2, PRETOK_DEEPSEEK_LLM,
     PRETOK_DEEPSEEK_CODER, PRETOK_FALCON, PRETOK_STARCODER,
+    PRETOK_SMAUG,   /* Llama 3's regex, without Llama 3's merge skipping or default BOS (SmolLM3) */
+    PRETOK_GPT4O,   /* o200k: case-split words, contractions attached, [\r\n/]* after symbols (Phi-4-mini) */
 };
 
 /* The kind for a tokenizer.ggml.pre name, or -1 if the name is unknown. */

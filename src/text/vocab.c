@@ -39,6 +39,7 @@ struct vocab {
     int nfc;                      /* Qwen2's tokenizer.json normalizes text to NFC first */
     int32_t *specials, n_specials; /* CONTROL/USER_DEFINED/UNKNOWN ids, longest text first */
     int32_t byte_tok[256];        /* token of each byte: SPM <0xXX>, BPE its mapped character */
+    int spm_byte_tokens;          /* SPM: the vocab has <0xXX> tokens (else an unknown piece is one <unk>) */
     char byte_enc[256][2];        /* GPT-2 byte -> code point (256..323 above the printable ones) */
     uint8_t byte_enc_len[256];
     uint8_t cp_to_byte[324];      /* reverse of the map, for code points < 324 */
@@ -143,8 +144,12 @@ static int name_in(const char *s, const char *const *list) {
     return 0;
 }
 
+/* End-of-generation tokens by their text, whatever their type (the reference engine's list;
+ * a non-control one becomes control, as Phi-3's USER_DEFINED "</s>" does). */
 static const char *const eog_names[] = {
-    "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+    "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>",
+    "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
     "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", NULL,
 };
 
@@ -187,7 +192,7 @@ edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *e
               : v->model_name[0] ? VK_UNSUPPORTED : VK_NONE;
     /* a BPE file without .pre gets the default regexes, as the reference does */
     v->pre_kind = v->pre_name[0] ? pretok_kind_from_name(v->pre_name) : PRETOK_DEFAULT;
-    v->ignore_merges = v->pre_kind == PRETOK_LLAMA3;
+    v->ignore_merges = v->pre_kind == PRETOK_LLAMA3; /* not smaug-bpe, whose regex is the same */
     v->nfc = v->kind == VK_BPE && (!strcmp(v->pre_name, "qwen2") || !strcmp(v->pre_name, "deepseek-r1-qwen"));
     build_byte_map(v);
 
@@ -252,7 +257,7 @@ edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *e
     v->pad = special_id(f, "tokenizer.ggml.padding_token_id", -1, n);
     int b;
     if (gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b)) v->add_bos = b;
-    else v->add_bos = spm || (v->kind == VK_BPE && v->pre_kind == PRETOK_LLAMA3);
+    else v->add_bos = spm || (v->kind == VK_BPE && v->pre_kind == PRETOK_LLAMA3); /* smaug-bpe: none */
     v->add_eos = gguf_get_bool(f, "tokenizer.ggml.add_eos_token", &b) ? b : 0;
     v->add_space_prefix = gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b) ? b : spm;
 
@@ -260,9 +265,10 @@ edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *e
     int32_t n_special = 0;
     for (int32_t i = 0; i < n; i++) {
         int t = v->types[i];
-        if (t == VOCAB_TT_CONTROL && name_in(v->blob + v->tok_off[i], eog_names)) {
+        if (name_in(v->blob + v->tok_off[i], eog_names)) {
             v->attr[i] |= ATTR_EOG;
-            if (v->eot < 0 && i != v->eos) v->eot = i;
+            if (t == VOCAB_TT_CONTROL && v->eot < 0 && i != v->eos && strcmp(v->blob + v->tok_off[i], "</s>")) v->eot = i;
+            if (t != VOCAB_TT_CONTROL) v->types[i] = t = VOCAB_TT_CONTROL;
         }
         if ((t == VOCAB_TT_CONTROL || t == VOCAB_TT_USER_DEFINED || t == VOCAB_TT_UNKNOWN) && v->tok_len[i])
             n_special++;
@@ -270,6 +276,16 @@ edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *e
     if (v->eos >= 0) v->attr[v->eos] |= ATTR_EOG;
     if (v->eot >= 0) v->attr[v->eot] |= ATTR_EOG;
     if (v->eom >= 0) v->attr[v->eom] |= ATTR_EOG;
+    /* with "<|tool_response>" in the vocabulary, "</s>" is text, not an end (Gemma 4) */
+    {
+        int32_t tool_resp = -1, s_id = -1;
+        for (int32_t i = 0; i < n; i++) {
+            const char *t = v->blob + v->tok_off[i];
+            if (!strcmp(t, "<|tool_response>")) tool_resp = i;
+            else if (!strcmp(t, "</s>")) s_id = i;
+        }
+        if (tool_resp >= 0 && s_id >= 0) v->attr[s_id] &= (uint8_t)~ATTR_EOG;
+    }
     /* Phi-3's added tokens swallow the spaces that follow them (rstrip in its tokenizer.json,
      * which GGUF does not carry; matched by general.name as the reference does) */
     if (gguf_get_str(f, "general.name", &s)) {
@@ -307,6 +323,7 @@ edgellm_status vocab_load(const struct gguf_file *f, struct vocab **out, char *e
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", c);
             id = vocab_find(v, name, 6);
+            if (id >= 0) v->spm_byte_tokens = 1;
             if (id < 0) { char ch = (char)c; id = vocab_find(v, &ch, 1); }
             if (id < 0) id = v->unk;
         } else {
@@ -490,11 +507,19 @@ static void merge_and_emit(struct session *s, const char *text, size_t len, stru
         try_pair(s, a->prev, p.left);
         try_pair(s, p.left, a->next);
     }
+    int fused_unk = 0;
     for (int32_t i = 0; i >= 0 && (size_t)i < s->n_sym; i = s->sym[i].next) {
         const struct sym *y = &s->sym[i];
         int32_t id = vocab_find(v, text + y->start, y->n);
+        int was_unk = fused_unk;
+        fused_unk = 0;
         if (id >= 0) { ids_push(out, id); continue; }
-        if (v->kind == VK_SPM) { /* byte fallback */
+        if (v->kind == VK_SPM && !v->spm_byte_tokens && v->unk >= 0) {
+            /* no byte tokens to fall back to: one <unk> per unknown piece, consecutive ones fused
+             * (Hugging Face BPE with fuse_unk, e.g. TinyStories) */
+            if (!was_unk) ids_push(out, v->unk);
+            fused_unk = 1;
+        } else if (v->kind == VK_SPM) { /* byte fallback */
             for (uint32_t k = 0; k < y->n; k++) ids_push(out, v->byte_tok[(unsigned char)text[y->start + k]]);
         } else { /* each mapped byte character on its own */
             for (uint32_t k = 0; k < y->n;) {

@@ -13,8 +13,8 @@ extern "C" {
 /* A GGUF with a real download's tensor layout (names, types, shapes), its vocabulary and chat
  * template, and seeded random weights (matrices with std ~0.02, norms 1, biases 0). */
 struct edgellm_synth_params {
-    const char *preset;       /* "r1-qwen-1.5b" (DeepSeek-R1-Distill-Qwen-1.5B) or "r1-qwen-tiny" (tests) */
-    const char *type;         /* "q4_0", "q8_0" or "q4_k_m" */
+    const char *preset;       /* "r1-qwen-1.5b", "qwen3-1.7b", "gemma3-1b", "phi4-mini", or "r1-qwen-tiny" (tests) */
+    const char *type;         /* "q4_0", "q8_0", "q4_k_m" or "f16" (F16 matrices: a base to quantize) */
     const char *shared_dir;   /* folder holding vocab/ and templates/ (the project's ../shared) */
     const char *presets_dir;  /* folder of <preset>-<type>.tsv layouts; NULL: <shared_dir>/presets.
                                  Without that TSV the layout is derived with llama.cpp's type rules. */

@@ -228,6 +228,41 @@ AI void k2_rowsums2(__m256 a, float *s) {
 #define KL_BSRLI _mm256_bsrli_epi128
 #include "x86_klanes.inc"
 
+/* Decode on repacked weights (x86_rp.inc): a 64-byte piece of a group's 4 rows is two ymm. */
+AI __m256 k2_rp_h2f(const uint8_t *p, int stride) {
+    fp16_t a, b;
+    memcpy(&a, p, 2);
+    memcpy(&b, p + stride, 2);
+    return _mm256_set_m128(_mm_set1_ps(kx_h2f(b)), _mm_set1_ps(kx_h2f(a)));
+}
+#define K2_ONES16 _mm256_set1_epi16(1)
+#define KR_NAME(x) k2_rp_##x
+#define KR_NV 2
+#define KR_VB 32
+#define KR_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define KR_OFF(x) _mm256_blend_epi32(_mm256_setzero_si256(), _mm256_set1_epi32(x), 0x11)
+#define KR_DOTU(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), K2_ONES16))
+#define KR_DOTS(acc, a, b) KR_DOTU(acc, _mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a))
+#define KR_DOTQ8 KR_DOTS
+#define KR_Q8_INIT(o) ((void)(o), _mm256_setzero_si256())
+#define KR_H2F k2_rp_h2f
+#define KR_QH4(p) \
+    _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(const void *)(p))), \
+                                _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1))
+#define KR_BITS(v, bit) _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit)
+#define KR_SEL(a, b, m) _mm256_or_si256(_mm256_and_si256(a, m), _mm256_andnot_si256(m, b))
+#define KR_CN 2
+#define KR_COMB(p, a) \
+    _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p))), _mm256_permute_ps(_mm256_loadu_ps(&(a)->d), 0))
+#define KR_COMB_ROWS(v, cc, h) \
+    _mm256_permutevar8x32_ps(v, _mm256_add_epi32(_mm256_set1_epi32(4 * (cc) + 2 * (h)), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)))
+#define KR_MULLO _mm256_mullo_epi32
+#define KR_FV __m256
+#define KR_FE 8
+#define KR_LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define KR_FSUM kx_hsum
+#include "x86_rp.inc"
+
 #define K2_TILE2(T)                                                                                           \
     static void k2_##T##_tile(int k, const void *w, size_t nbw, int nr, const void *x, size_t nbx, int nc,    \
                               float *s, size_t lds) {                                                         \
@@ -249,4 +284,4 @@ AI void k2_rowsums2(__m256 a, float *s) {
 K2_TILE2(q4_K)
 K2_TILE2(q6_K)
 
-const struct kern_isa kern_isa_avx2 = { .name = "avx2", KX_TABLE_ENTRIES };
+const struct kern_isa kern_isa_avx2 = { .name = "avx2", KX_TABLE_ENTRIES, KR_TABLE_ENTRIES };

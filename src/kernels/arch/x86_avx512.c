@@ -253,6 +253,47 @@ AI __m512 k5_scales4_end(const uint8_t *p, size_t nbw) {
 #define KL_BSRLI _mm512_bsrli_epi128
 #include "x86_klanes.inc"
 
+/* Decode on repacked weights (x86_rp.inc): a 64-byte piece of a group's 4 rows is one zmm. */
+AI __m512 k5_rp_h2f(const uint8_t *p, const int stride) {
+    if (stride == 2)
+        return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                     _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p))));
+    /* word (stride / 2) * r of the 64 bytes at p into the 4 words of lane r */
+    const int st = stride / 2;
+    const __m512i idx = _mm512_setr_epi32(0, 0, st * 0x10001, st * 0x10001, 2 * st * 0x10001, 2 * st * 0x10001,
+                                          3 * st * 0x10001, 3 * st * 0x10001, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, _mm512_loadu_si512((const void *)p))));
+}
+#define KR_NAME(x) k5_rp_##x
+#define KR_NV 1
+#define KR_VB 64
+#define KR_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define KR_OFF(x) _mm512_maskz_set1_epi32(0x1111, x)
+#define KR_DOTU(acc, u, s) _mm512_dpbusd_epi32(acc, u, s)
+#define KR_DOTS(acc, a, b) \
+    _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(a), _mm512_mask_sub_epi8(b, _mm512_movepi8_mask(a), _mm512_setzero_si512(), b))
+#define KR_DOTQ8(acc, w, y) _mm512_dpbusd_epi32(acc, _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80)), y)
+#define KR_Q8_INIT KR_OFF
+#define KR_H2F k5_rp_h2f
+#define KR_QH4(p) \
+    _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), \
+                             _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p))))
+#define KR_BITS(v, bit) _mm512_movm_epi8(_mm512_test_epi8_mask(v, bit))
+#define KR_SEL(a, b, m) _mm512_ternarylogic_epi64(m, a, b, 0xCA)
+#define KR_CN 4
+#define KR_COMB(p, a) \
+    _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p))), \
+                  _mm512_permute_ps(_mm512_loadu_ps(&(a)->d), 0))
+#define KR_COMB_ROWS(v, cc, h) \
+    ((void)(h), _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set1_epi32(4 * (cc)), \
+                                                      _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)), v))
+#define KR_MULLO _mm512_mullo_epi32
+#define KR_FV __m512
+#define KR_FE 16
+#define KR_LDH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define KR_FSUM _mm512_reduce_add_ps
+#include "x86_rp.inc"
+
 /* (The token loops above are unrolled: nc is a constant per instance (K5_SWITCH_NC), and
  * with the loops rolled GCC keeps the accumulators on the stack.)
  *
@@ -342,7 +383,7 @@ static void k5_q4_0_tile(int k, const void *w, size_t nbw, int nr, const void *x
     if (r < nr) kx_q4_0_tile(k, (const char *)w + (size_t)r * nbw, nbw, nr - r, x, nbx, nc, s + r, lds);
 }
 
-const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES,
+const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES, KR_TABLE_ENTRIES,
                                             .tile_c = { [QT_Q4_0] = K5_TC, [QT_Q8_0] = K5_TC },
                                             .pack = { [QT_Q4_0] = kp_pack_q4_0, [QT_Q8_0] = kp_pack_q8_0,
                                                       [QT_Q4_K] = kp_pack_q4_K, [QT_Q6_K] = kp_pack_q6_K },
