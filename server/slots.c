@@ -191,6 +191,12 @@ static int job_prepare(struct server *s, struct srv_job *job, const char *messag
     struct edgellm_chat_prompt cprompt = EDGELLM_CHAT_PROMPT_INIT;
     char err[256] = "";
     edgellm_status st = edgellm_chat_tokenize(s->model, messages_json, &cp, &cprompt, err, sizeof(err));
+    if (st == EDGELLM_OK && err[0] && job->strict_template && s->desc.chat_template) {
+        /* the model's own template raised on a tool conversation: say so, never render another one */
+        edgellm_chat_prompt_free(&cprompt);
+        srv_reply_error(r, 400, "invalid_request_error", "the chat template failed: %s", err);
+        return -1;
+    }
     if (st != EDGELLM_OK) {
         srv_reply_error(r, st == EDGELLM_ERR_NOMEM ? 500 : 400, st == EDGELLM_ERR_NOMEM ? "server_error" : "invalid_request_error",
                         "cannot %s: %s", prompt ? "tokenize the prompt" : "render the chat template",

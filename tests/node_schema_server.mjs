@@ -1,13 +1,13 @@
 // Structured output through `edgellm serve` with the official clients: OpenAI response_format
 // (json_schema with name/strict/schema, json_object) and Ollama format (a schema, "json"),
 // streaming and not, temperature 0.9, max_tokens / num_predict 200, several seeds, every schema
-// of tests/schemas/, on llama3-mini and qwen2-mini (R1 template: the prompt opens <think>, the
+// of tests/schemas/, on llama3-mini, zoo/qwen3-mini (rendered with enable_thinking=false) and qwen2-mini (R1 template: the prompt opens <think>, the
 // grammar closes it first and the JSON is the content). Every answer's content must parse and
 // validate (ajv 2020-12 + ajv-formats); no reasoning for constrained requests; strict: true with
 // an unsupported keyword is a 400 naming it, strict: false ignores it.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { SRC, check, done, model, requireDeps, startServer } from "./node/lib.mjs";
+import { SHARED, SRC, check, done, model, requireDeps, startServer } from "./node/lib.mjs";
 import { loadAjv } from "./node/schema_lib.mjs";
 
 const require = requireDeps();
@@ -30,7 +30,8 @@ function judge(what, text, validate) {
   check(ok, what, `${why} in ${JSON.stringify(text)}`);
 }
 
-for (const [name, file] of [["llama3-mini", model("llama3-mini-q8_0.gguf")], ["qwen2-mini", model("qwen2-mini-q8_0.gguf")]]) {
+for (const [name, file] of [["llama3-mini", model("llama3-mini-q8_0.gguf")], ["qwen2-mini", model("qwen2-mini-q8_0.gguf")],
+                            ["qwen3-mini", path.join(SHARED, "zoo/qwen3-mini-q8_0.gguf")]]) {
   const srv = await startServer(["-m", file, "--parallel", "2", "-c", "2048", "-t", "2"]);
   const client = new OpenAI({ baseURL: srv.url + "/v1", apiKey: "unused" });
   const ollama = new Ollama({ host: srv.url });
