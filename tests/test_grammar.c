@@ -419,15 +419,25 @@ static void test_exact(struct edgellm_model *model) {
     float *logits = calloc((size_t)nv, sizeof *logits);
     const float la[3] = {3.0f, 2.0f, 1.0f};
     for (int i = 0; i < 3; i++) logits[id[i]] = la[i];
-    for (int mode = 0; mode < 2; mode++) {
+    /* modes 2, 3: logit bias first, then the grammar: 'c' +3 (4.0), 'a' -100, and 'z' (outside
+     * the grammar) +10 so that the unconstrained draw is mostly rejected; mode 3 is greedy */
+    char zc = 'z';
+    edgellm_token zid = -1;
+    int32_t nz = 0;
+    CHECK(edgellm_tokenize(model, &zc, 1, 0, 0, &zid, 1, &nz, NULL, 0) == EDGELLM_OK && nz == 1);
+    const struct edgellm_logit_bias bias[3] = {{id[2], 3.0f}, {id[0], -100.0f}, {zid, 10.0f}};
+    for (int mode = 0; mode < 4; mode++) {
         struct edgellm_sampler_params sp = edgellm_sampler_default_params();
         sp.repeat_penalty = 1.0f;
-        sp.temperature = 0.7f;
+        sp.temperature = mode == 3 ? 0.0f : 0.7f;
         sp.seed = 99;
-        if (mode == 0) { sp.top_k = 0; sp.top_p = 1.0f; sp.min_p = 0.0f; }
-        else { sp.top_k = 2; sp.top_p = 1.0f; sp.min_p = 0.0f; } /* top-2 of the allowed: a, b */
+        if (mode == 1) { sp.top_k = 2; sp.top_p = 1.0f; sp.min_p = 0.0f; } /* top-2 of the allowed: a, b */
+        else { sp.top_k = 0; sp.top_p = 1.0f; sp.min_p = 0.0f; }
+        if (mode >= 2) { sp.logit_bias = bias; sp.n_logit_bias = 3; }
+        const float lb[3] = {la[0] - 100.0f, la[1], la[2] + 3.0f};
         double e[3], z = 0;
-        for (int i = 0; i < 3; i++) z += e[i] = (mode == 1 && i == 2) ? 0.0 : exp(la[i] / 0.7);
+        for (int i = 0; i < 3; i++)
+            z += e[i] = mode == 3 ? (i == 2) : (mode == 1 && i == 2) ? 0.0 : exp((mode == 2 ? lb[i] : la[i]) / 0.7);
         struct edgellm_sampler *s = NULL;
         CHECK(edgellm_sampler_new(&sp, nv, &s) == EDGELLM_OK && edgellm_sampler_set_grammar(s, model, g) == EDGELLM_OK);
         int count[3] = {0}, other = 0;

@@ -56,6 +56,8 @@ void gmatch_reset(struct gmatch *m);
 int gmatch_check(struct gmatch *m, int32_t tok, int32_t n_left);
 /* The allowed tokens ([n_vocab] 0/1), valid until the next call on m; NULL when out of memory. */
 const uint8_t *gmatch_mask(struct gmatch *m, int32_t n_left);
+/* 1 when gmatch_mask(m, n_left) would come from the cache (no walk over the vocabulary). */
+int gmatch_mask_cached(const struct gmatch *m, int32_t n_left);
 /* The allowed tokens of the last gmatch_mask as a list (*n of them, no order), valid as long as its mask. */
 const int32_t *gmatch_mask_ids(const struct gmatch *m, int32_t *n);
 /* Moves past tok; EDGELLM_ERR_ARG (state unchanged) when the grammar forbids it. */

@@ -526,6 +526,18 @@ static void gm_walk(struct gmatch *m, uint8_t *allow, int32_t *ids, int32_t *n_i
     *n_ids = n;
 }
 
+/* The cached mask of the current state that serves limit (< 0: none), or NULL. */
+static const struct gm_mask *gm_cached(const struct gmatch *m, int32_t limit) {
+    if (m->cur >= 0)
+        for (int i = 0; i < GM_N_MASKS; i++)
+            if (m->masks[i].state == m->cur && (limit < 0 || m->masks[i].max_next_min <= limit)) return &m->masks[i];
+    return NULL;
+}
+
+int gmatch_mask_cached(const struct gmatch *m, int32_t n_left) {
+    return m && (n_left < 0 || n_left >= 2) && gm_cached(m, n_left < 0 ? -1 : n_left - 2) != NULL;
+}
+
 const uint8_t *gmatch_mask(struct gmatch *m, int32_t n_left) {
     if (!m || !m->tmp_allow) return NULL;
     gm_maybe_flush(m);
@@ -541,13 +553,12 @@ const uint8_t *gmatch_mask(struct gmatch *m, int32_t n_left) {
         return m->tmp_allow;
     }
     int32_t limit = n_left < 0 ? -1 : n_left - 2;
-    if (m->cur >= 0)
-        for (int i = 0; i < GM_N_MASKS; i++)
-            if (m->masks[i].state == m->cur && (limit < 0 || m->masks[i].max_next_min <= limit)) {
-                m->last_ids = m->masks[i].ids;
-                m->last_n_ids = m->masks[i].n_ids;
-                return m->masks[i].allow;
-            }
+    const struct gm_mask *hit = gm_cached(m, limit);
+    if (hit) {
+        m->last_ids = hit->ids;
+        m->last_n_ids = hit->n_ids;
+        return hit->allow;
+    }
     /* unlimited walk, cached; when the limit cuts it, an uncached limited walk */
     struct gm_mask *c = &m->masks[m->next_mask];
     if (!c->allow && !(c->allow = malloc((size_t)m->n_vocab + 1))) return NULL;

@@ -21,6 +21,7 @@ struct sampler_cand {
 };
 
 #define SAMPLER_BUCKETS 1024
+#define SAMPLER_GREEDY_TRY 64 /* greedy under a grammar: candidates checked before a full mask */
 
 struct edgellm_sampler {
     struct edgellm_sampler_params p;
@@ -374,6 +375,14 @@ edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *log
          * list (lowest id among equals, as argmax over the masked logits) */
         edgellm_token t = sampler_argmax(x, nv);
         if (gmatch_check(s->gm, t, s->n_left)) return t;
+        if (!gmatch_mask_cached(s->gm, s->n_left)) {
+            /* no mask at hand (a walk over the vocabulary): the first allowed of the best
+             * SAMPLER_GREEDY_TRY tokens, in the argmax order (best first, lower id among equals) */
+            int32_t k = nv < SAMPLER_GREEDY_TRY ? nv : SAMPLER_GREEDY_TRY;
+            sampler_top_k(s->cand, x, nv, k);
+            for (int32_t i = 1; i < k; i++)
+                if (gmatch_check(s->gm, s->cand[i].id, s->n_left)) return s->cand[i].id;
+        }
         if (!gmatch_mask(s->gm, s->n_left)) return -1;
         int32_t n = 0;
         const int32_t *ids = gmatch_mask_ids(s->gm, &n);
