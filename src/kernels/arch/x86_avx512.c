@@ -385,8 +385,8 @@ static void k5_q4_0_tile(int k, const void *w, size_t nbw, int nr, const void *x
 
 const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES, KR_TABLE_ENTRIES,
                                             .tile_c = { [QT_Q4_0] = K5_TC, [QT_Q8_0] = K5_TC },
-                                            .pack = { [QT_Q4_0] = kp_pack_q4_0, [QT_Q8_0] = kp_pack_q8_0,
+                                            .pack = { [QT_Q4_0] = kp_pack_q4_0, [QT_Q8_0] = kp_pack_q8_0, [QT_Q5_0] = kp_pack_q5_0,
                                                       [QT_Q4_K] = kp_pack_q4_K, [QT_Q6_K] = kp_pack_q6_K },
-                                            .tile_packed = { [QT_Q4_0] = kp_tile_q4_0, [QT_Q8_0] = kp_tile_q8_0,
+                                            .tile_packed = { [QT_Q4_0] = kp_tile_q4_0, [QT_Q8_0] = kp_tile_q8_0, [QT_Q5_0] = kp_tile_q5_0,
                                                              [QT_Q4_K] = kp_tile_q4_K, [QT_Q6_K] = kp_tile_q6_K },
-                                            .pack_b32 = { [QT_Q4_0] = 576, [QT_Q8_0] = 576, [QT_Q4_K] = 640, [QT_Q6_K] = 640 } };
+                                            .pack_b32 = { [QT_Q4_0] = 576, [QT_Q8_0] = 576, [QT_Q5_0] = 576, [QT_Q4_K] = 640, [QT_Q6_K] = 640 } };

@@ -1,4 +1,4 @@
-/* x86 AVX-512 VNNI packed prefill (kernels.h, "Packed prefill") for Q4_0, Q8_0, Q4_K, Q6_K.
+/* x86 AVX-512 VNNI packed prefill (kernels.h, "Packed prefill") for Q4_0, Q5_0, Q8_0, Q4_K, Q6_K.
  *
  * A group of 16 weight rows is rewritten per 32 elements as
  *     float scale[16]           row r's scale of these 32 elements (Q6_K: of the first 16)
@@ -6,9 +6,9 @@
  *     uint8 q[8][64]            q[t] holds elements 4t..4t+3 of row r in dword r, as u8
  * (Q4_0 and Q8_0 have no extra: 576 bytes, else 640), so one vpdpbusd with the 4 activation
  * bytes broadcast does 4 elements of 16 rows, and a token's 16 results sit in one zmm, ready
- * to store. Quants are unpacked once here (nibbles split, Q8_0 offset by +128, Q6_K's high
- * bits merged) rather than once per token tile. The offset that makes the unsigned weights
- * signed again (-8, -128, -32 times the activation sums) starts the integer sum (aux o0/o1),
+ * to store. Quants are unpacked once here (nibbles split, Q8_0 offset by +128, Q5_0's and Q6_K's
+ * high bits merged) rather than once per token tile. The offset that makes the unsigned weights
+ * signed again (-8, -16, -128, -32 times the activation sums) starts the integer sum (aux o0/o1),
  * Q4_K's mins go through aux bdy. Results differ from the scalar reference only in float
  * rounding; tests/test_kernels.c checks them against float products like every matmul path.
  */
@@ -86,8 +86,38 @@ AI void kp_pack_32(int k, const uint8_t *w, size_t nbw, uint8_t *dst, size_t bsi
 }
 
 void kp_pack_q4_0(int k, const void *w, size_t nbw, void *dst) { kp_pack_32(k, w, nbw, dst, sizeof(block_q4_0), 0); }
+
+/* Q5_0: element j < 16 is the low nibble of qs[j] plus bit j of qh as its fifth bit, element
+ * j + 16 the high nibble plus bit j + 16. With rows in 128-bit lanes, byte j of lane r is bit
+ * 16r + j of a 64-bit mask gathered from the four rows' qh, which sets 0x10 where it is 1. */
+void kp_pack_q5_0(int k, const void *vw, size_t nbw, void *dst) {
+    const uint8_t *w = vw;
+    for (int i = 0; i < k / 32; i++) {
+        uint8_t *g = dst;
+        g += (size_t)i * KP_B32;
+        const uint8_t *b = w + (size_t)i * sizeof(block_q5_0);
+        _mm512_storeu_ps(g, kp_h16(b, nbw));
+        __m512i z[4], lo[4], hi[4];
+        kp_load16(b + offsetof(block_q5_0, qs), nbw, z);
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < 4; q++) {
+            uint64_t ml = 0, mh = 0;
+            for (int r = 0; r < 4; r++) {
+                uint32_t qh;
+                memcpy(&qh, b + (size_t)(4 * q + r) * nbw + offsetof(block_q5_0, qh), 4);
+                ml |= (uint64_t)(qh & 0xffff) << (16 * r);
+                mh |= (uint64_t)(qh >> 16) << (16 * r);
+            }
+            lo[q] = _mm512_or_si512(kp_lo(z[q]), _mm512_maskz_set1_epi8(ml, 0x10));
+            hi[q] = _mm512_or_si512(kp_hi(z[q]), _mm512_maskz_set1_epi8(mh, 0x10));
+        }
+        kp_transpose(lo, g + 64);
+        kp_transpose(hi, g + 64 + 256);
+    }
+}
 void kp_pack_q8_0(int k, const void *w, size_t nbw, void *dst) { kp_pack_32(k, w, nbw, dst, sizeof(block_q8_0), 1); }
-_Static_assert(offsetof(block_q4_0, qs) == 2 && offsetof(block_q8_0, qs) == 2, "the scale, then the quants");
+_Static_assert(offsetof(block_q4_0, qs) == 2 && offsetof(block_q8_0, qs) == 2 && offsetof(block_q5_0, qh) == 2,
+               "the scale, then the quants");
 
 void kp_pack_q4_K(int k, const void *vw, size_t nbw, void *dst) {
     const uint8_t *w = vw;
@@ -194,15 +224,16 @@ AI __m512i kp_dpb(__m512i acc, __m512i q, const int8_t *y) {
 #endif
 }
 
-/* NG (1..3) groups of 16 rows against NC tokens (kind: 0 Q4_0, 1 Q8_0 with Q8_0 activations,
- * 2 Q4_K, 3 Q6_K with Q8_K activations), in passes of up to
+/* NG (1..3) groups of 16 rows against NC tokens (kind: 0 Q4_0, 1 Q8_0, 4 Q5_0 with Q8_0
+ * activations, 2 Q4_K, 3 Q6_K with Q8_K activations), in passes of up to
  * KP_CP tokens. Per 4-element slice a token's activation bytes are broadcast once and feed one
  * vpdpbusd per group, so three groups cut the broadcast loads per vpdpbusd to a third (the load ports, not
  * the multipliers, bound the one-group tile). Live: 2 * NG * KP_CP accumulators + NG quants. */
 enum { KP_CP = 6, KP_CP3 = 4 };
 AI void kp_group2(int kind, int NG, int nsb, const uint8_t *pk, size_t pgs, const uint8_t *x, size_t nbx,
                   const struct kern_aux *aux, size_t naux, const int NC, float *s, size_t lds) {
-    const size_t gb = kind <= 1 ? KP_B32 : KP_B32X, wo = kind <= 1 ? 64 : 128;
+    const int q8a = kind <= 1 || kind == 4; /* Q8_0 activations, no extra */
+    const size_t gb = q8a ? KP_B32 : KP_B32X, wo = q8a ? 64 : 128;
     const int CP = NG == 3 ? KP_CP3 : KP_CP;
     /* Q6_K: two halves of 16 elements, each with its own scale (scale / extra) and offset (o0 /
      * o1); the other types: one half of 32 */
@@ -220,7 +251,7 @@ AI void kp_group2(int kind, int NG, int nsb, const uint8_t *pk, size_t pgs, cons
             _Pragma("GCC unroll 16")
             for (int c = 0; c < np; c++) {
                 a[c] = aux + (size_t)(c0 + c) * naux + i;
-                y[c] = kind <= 1
+                y[c] = q8a
                     ? (const int8_t *)(x + (size_t)(c0 + c) * nbx + (size_t)i * sizeof(block_q8_0) + offsetof(block_q8_0, qs))
                     : (const int8_t *)(x + (size_t)(c0 + c) * nbx + (size_t)(i / 8) * sizeof(block_q8_K) + offsetof(block_q8_K, qs)) + 32 * (i % 8);
             }
@@ -229,7 +260,12 @@ AI void kp_group2(int kind, int NG, int nsb, const uint8_t *pk, size_t pgs, cons
                 __m512i p[3][KP_CP];
                 _Pragma("GCC unroll 16")
                 for (int c = 0; c < np; c++) {
-                    p[0][c] = _mm512_set1_epi32(kind == 0 || (kind == 3 && !hf) ? a[c]->o0 : kind == 1 || kind == 3 ? a[c]->o1 : 0);
+                    /* the offset of the unsigned quants: -8 (Q4_0, o0), -16 (Q5_0, 2 o0), -128 (Q8_0, o1) or
+                     * Q6_K's -32 per half (o0, o1) times the activation sums; Q4_K's mins come later */
+                    p[0][c] = _mm512_set1_epi32(kind == 0 || (kind == 3 && !hf) ? a[c]->o0
+                                                : kind == 4                     ? 2 * a[c]->o0
+                                                : kind == 1 || kind == 3        ? a[c]->o1
+                                                                                : 0);
                     p[1][c] = p[2][c] = p[0][c];
                 }
                 _Pragma("GCC unroll 16")
@@ -306,3 +342,4 @@ KP_TILE(kp_tile_q4_0, 0, KP_B32)
 KP_TILE(kp_tile_q8_0, 1, KP_B32)
 KP_TILE(kp_tile_q4_K, 2, KP_B32X)
 KP_TILE(kp_tile_q6_K, 3, KP_B32X)
+KP_TILE(kp_tile_q5_0, 4, KP_B32)
