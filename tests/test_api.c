@@ -1,7 +1,8 @@
 /* The app-facing API (issue "The API an app needs"): sequence state save / restore with every
  * refusal and its status, sequence copy, thread count changes, the memory bill (against the C
  * library's own count of what was allocated), loading from memory (any alignment, cut buffers)
- * and from a file descriptor at an offset, metadata by key, logit bias. Logits are compared with
+ * and from a file descriptor at an offset, metadata by key, logit bias; the state of a sliding-window
+ * (ring) sequence. Logits are compared with
  * those of a path load / the context the state came from, bit for bit. */
 #include <fcntl.h>
 #include <math.h>
@@ -165,6 +166,61 @@ static void test_state(struct edgellm_model *m, struct edgellm_model *other, str
     free(buf);
     free(la);
     free(lb);
+}
+
+/* A sliding-window model (zoo gemma3-mini: window 16, layers 0-4 sliding, layer 5 global): the
+ * state of a sequence that has wrapped its rings, saved and restored into fresh contexts (one
+ * shorter), continues bit for bit; seq_copy of a wrapped sequence too. The state keeps only the
+ * last `window` positions of a sliding layer, so past the window it grows by the global layer's
+ * rows alone (about a sixth of what it grows by inside the window). */
+static void test_ring_state(void) {
+    char path[700], err[256];
+    snprintf(path, sizeof path, "%s/zoo/gemma3-mini-q8_0.gguf", g_shared);
+    struct edgellm_model *m = NULL;
+    if (edgellm_model_load(path, NULL, &m, err, sizeof err) != EDGELLM_OK) {
+        CHECKF(0, "gemma3-mini: %s", err);
+        return;
+    }
+    int32_t nv = edgellm_model_n_vocab(m), saved_nv = g_nv;
+    g_nv = nv;
+    edgellm_token t[48];
+    for (int i = 0; i < 48; i++) t[i] = (edgellm_token)(100 + (i * 37) % (nv - 200));
+    float *la = malloc((size_t)nv * 4), *lb = malloc((size_t)nv * 4);
+    struct edgellm_context *a = mkctx(m, 128, 2, 2, EDGELLM_KV_F16);
+    size_t sz[41] = {0};
+    for (int i = 0; i < 40; i++) { /* token by token, recording the state size after each */
+        CHECK(decode(a, 0, &t[i], 1, NULL) == 0);
+        sz[i + 1] = edgellm_context_seq_state_size(a, 0);
+    }
+    size_t early = sz[10] - sz[5], late = sz[40] - sz[35];
+    CHECKF(late > 0 && late * 3 < early, "state growth inside the window %zu, past it %zu", early, late);
+    size_t need = sz[40];
+    uint8_t *buf = malloc(need);
+    CHECK(edgellm_context_seq_state_get(a, 0, buf, need, NULL) == EDGELLM_OK);
+    CHECK(edgellm_context_seq_copy(a, 0, 1) == EDGELLM_OK);
+    for (int i = 40; i < 48; i++) CHECK(decode(a, 0, &t[i], 1, i == 47 ? la : NULL) == 0);
+    /* the copy in the same context */
+    for (int i = 40; i < 48; i++) CHECK(decode(a, 1, &t[i], 1, i == 47 ? lb : NULL) == 0);
+    CHECKF(memcmp(la, lb, (size_t)nv * 4) == 0, "gemma3: logits after seq_copy of a wrapped sequence differ");
+    /* restored into fresh contexts, one of them shorter than the original */
+    uint32_t sizes[] = {128, 64};
+    for (int k = 0; k < 2; k++) {
+        struct edgellm_context *b = mkctx(m, sizes[k], 1, 1, EDGELLM_KV_F16);
+        if (!b) continue;
+        edgellm_status st = edgellm_context_seq_state_set(b, 0, buf, need);
+        CHECKF(st == EDGELLM_OK, "gemma3 restore (n_ctx %u): %s", sizes[k], edgellm_context_errmsg(b));
+        CHECK(edgellm_context_seq_len(b, 0) == 40);
+        for (int i = 40; i < 48; i++) CHECK(decode(b, 0, &t[i], 1, i == 47 ? lb : NULL) == 0);
+        CHECKF(memcmp(la, lb, (size_t)nv * 4) == 0, "gemma3: logits after restoring a wrapped sequence differ (n_ctx %u)",
+               sizes[k]);
+        edgellm_context_free(b);
+    }
+    free(buf);
+    free(la);
+    free(lb);
+    edgellm_context_free(a);
+    edgellm_model_free(m);
+    g_nv = saved_nv;
 }
 
 static void test_threads(struct edgellm_model *m) {
@@ -387,6 +443,7 @@ int main(int argc, char **argv) {
     test_loads("qwen2-mini-q4_0.gguf", ref);
     test_meta(m);
     test_bias(m);
+    test_ring_state();
     edgellm_model_free(tuned);
     free(tuned_bytes);
     free(ref);

@@ -1,4 +1,5 @@
-/* DRAM read bandwidth (`edgellm bench --membw`): a 1 GiB buffer, read by each thread over its own
+/* DRAM read bandwidth (`edgellm bench --membw`): a 1 GiB buffer (once with 4 KiB pages, once with
+ * huge pages, the faster counts), read by each thread over its own
  * slice with the widest loads the CPU has (AVX-512, AVX2 or NEON, picked at run time), eight
  * loads per step into four independent accumulators so that many loads are in flight; one
  * warm-up pass, then MEMBW_PASSES passes between barriers, and the mean over those passes.
@@ -216,26 +217,45 @@ void membw_cpu_model(char *buf, int size) {
         if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = ' ';
 }
 
-int membw_measure(int threads, struct membw_result *out, char *err, int err_size) {
-    memset(out, 0, sizeof *out);
-    membw_cpu_model(out->cpu, sizeof out->cpu);
-    out->threads = threads;
-    membw_read_fn read = pick_reader(&out->isa);
+/* One measurement over a fresh buffer; huge: ask for transparent huge pages, else forbid them.
+ * Returns 0, or -1 with err set. */
+static int membw_measure_pages(int threads, int huge, membw_read_fn read, double *gb_1t, double *gb_n, char *err,
+                               int err_size) {
     uint8_t *buf = mmap(NULL, MEMBW_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buf == MAP_FAILED) {
         snprintf(err, (size_t)err_size, "cannot allocate the %zu MiB buffer: %s", MEMBW_BYTES >> 20, strerror(errno));
         return -1;
     }
-#ifdef MADV_HUGEPAGE
-    madvise(buf, MEMBW_BYTES, MADV_HUGEPAGE); /* fewer TLB misses; a hint, ignored if unsupported */
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    madvise(buf, MEMBW_BYTES, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE); /* a hint, ignored if unsupported */
+#else
+    (void)huge;
 #endif
     for (size_t i = 0; i < MEMBW_BYTES; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
-    out->gb_s_1t = membw_run_threads(buf, MEMBW_BYTES, 1, read);
-    out->gb_s = threads == 1 ? out->gb_s_1t : membw_run_threads(buf, MEMBW_BYTES, threads, read);
+    *gb_1t = membw_run_threads(buf, MEMBW_BYTES, 1, read);
+    *gb_n = threads == 1 ? *gb_1t : membw_run_threads(buf, MEMBW_BYTES, threads, read);
     munmap(buf, MEMBW_BYTES);
-    if (out->gb_s_1t <= 0 || out->gb_s <= 0) {
+    if (*gb_1t <= 0 || *gb_n <= 0) {
         snprintf(err, (size_t)err_size, "cannot start %d threads", threads);
         return -1;
+    }
+    return 0;
+}
+
+/* The machine's limit is the faster of the two page sizes: on some VMs 4 KiB pages stream faster
+ * than huge ones (seen on a 2-core AMD EPYC guest: 14 GB/s with huge pages, 22-30 without),
+ * elsewhere huge pages win by sparing TLB misses. Each is measured over its own buffer, one after
+ * the other, so the peak footprint stays one buffer. */
+int membw_measure(int threads, struct membw_result *out, char *err, int err_size) {
+    memset(out, 0, sizeof *out);
+    membw_cpu_model(out->cpu, sizeof out->cpu);
+    out->threads = threads;
+    membw_read_fn read = pick_reader(&out->isa);
+    for (int huge = 0; huge <= 1; huge++) {
+        double g1, gn;
+        if (membw_measure_pages(threads, huge, read, &g1, &gn, err, err_size)) return -1;
+        if (g1 > out->gb_s_1t) out->gb_s_1t = g1;
+        if (gn > out->gb_s) out->gb_s = gn;
     }
     return 0;
 }

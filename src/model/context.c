@@ -347,11 +347,14 @@ static uint32_t kv_seq_first(const struct edgellm_context *c, uint32_t il, uint3
     return hp->layer[il].swa && n > hp->swa_window ? n - hp->swa_window : 0;
 }
 
-size_t kv_seq_bytes(const struct edgellm_context *c, uint32_t n) {
-    size_t rows = 0;
+/* K rows (= V rows) a sequence of n tokens keeps over all layers. */
+static uint64_t kv_seq_rows(const struct edgellm_context *c, uint32_t n) {
+    uint64_t rows = 0;
     for (uint32_t il = 0; il < c->model->hp.n_layer; il++) rows += n - kv_seq_first(c, il, n);
-    return 2 * rows * c->kv_row_bytes;
+    return rows;
 }
+
+size_t kv_seq_bytes(const struct edgellm_context *c, uint32_t n) { return 2 * (size_t)kv_seq_rows(c, n) * c->kv_row_bytes; }
 
 /* Row by row through kv_row, so a ring that wraps is read and written in position order. */
 void kv_seq_save(const struct edgellm_context *c, int32_t seq, uint32_t n, uint8_t *dst) {
@@ -389,17 +392,18 @@ int kv_holds(const struct edgellm_context *c, int32_t seq, uint32_t il, uint32_t
 
 /* State layout (native byte order; a foreign one fails the version check):
  *   header: magic[8] "EDGLSEQ\0", u32 version, u32 kv qtype, u64 model identity,
- *           u32 n_layer, u32 kv row bytes, u32 n_tokens, u32 0
+ *           u32 n_layer, u32 kv row bytes, u32 n_tokens, u32 K rows kept (kv_seq_rows: fewer than
+ *           n_layer * n_tokens when sliding layers keep only their window)
  *   tokens: i32[n_tokens]
  *   KV:     kv_seq_bytes(n_tokens) (kv_seq_save)
  *   u64 checksum: util_hash64 of every byte before it */
 #define STATE_MAGIC "EDGLSEQ"
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
 struct state_header {
     char magic[8];
     uint32_t version, kv_qtype;
     uint64_t model_id;
-    uint32_t n_layer, row_bytes, n_tokens, zero;
+    uint32_t n_layer, row_bytes, n_tokens, kv_rows;
 };
 #define STATE_SEED 0x5e9c57a7e0000001ULL
 
@@ -430,6 +434,7 @@ edgellm_status edgellm_context_seq_state_get(struct edgellm_context *c, int32_t 
     h.n_layer = c->model->hp.n_layer;
     h.row_bytes = (uint32_t)c->kv_row_bytes;
     h.n_tokens = n;
+    h.kv_rows = (uint32_t)kv_seq_rows(c, n);
     uint8_t *p = buf;
     memcpy(p, &h, sizeof h);
     p += sizeof h;
@@ -455,14 +460,15 @@ edgellm_status edgellm_context_seq_state_set(struct edgellm_context *c, int32_t 
     if (memcmp(h.magic, STATE_MAGIC, sizeof STATE_MAGIC) || h.version != STATE_VERSION)
         return ctx_fail(c, EDGELLM_ERR_FORMAT, "not an edgellm sequence state of version %u", STATE_VERSION);
     /* the size the header announces, computed with the header's own row geometry */
-    uint64_t body = (uint64_t)h.n_tokens * sizeof(edgellm_token) + 2ull * h.n_layer * h.n_tokens * h.row_bytes;
-    if (h.n_layer > 4096 || h.row_bytes > (1u << 24) || h.n_tokens > (1u << 24) || body != (uint64_t)size - sizeof h - sizeof sum)
+    uint64_t body = (uint64_t)h.n_tokens * sizeof(edgellm_token) + 2ull * h.kv_rows * h.row_bytes;
+    if (h.n_layer > 4096 || h.row_bytes > (1u << 24) || h.n_tokens > (1u << 24) || h.kv_rows > (uint64_t)h.n_layer * h.n_tokens ||
+        body != (uint64_t)size - sizeof h - sizeof sum)
         return ctx_fail(c, EDGELLM_ERR_FORMAT, "sequence state: %zu bytes, the header announces %llu (truncated or changed)",
                         size, (unsigned long long)(body + sizeof h + sizeof sum));
     memcpy(&sum, (const uint8_t *)buf + size - sizeof sum, sizeof sum);
     if (util_hash64(buf, size - sizeof sum, STATE_SEED) != sum)
         return ctx_fail(c, EDGELLM_ERR_FORMAT, "sequence state: checksum mismatch (the data was changed or damaged)");
-    if (h.model_id != c->model->identity || h.n_layer != c->model->hp.n_layer)
+    if (h.model_id != c->model->identity || h.n_layer != c->model->hp.n_layer || h.kv_rows != kv_seq_rows(c, h.n_tokens))
         return ctx_fail(c, EDGELLM_ERR_UNSUPPORTED, "sequence state: saved with another model (identity %016llx, this one %016llx)",
                         (unsigned long long)h.model_id, (unsigned long long)c->model->identity);
     if (h.kv_qtype != c->kv_qtype || h.row_bytes != c->kv_row_bytes)
