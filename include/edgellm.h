@@ -444,6 +444,12 @@ EDGELLM_API edgellm_status edgellm_context_seq_truncate(struct edgellm_context *
 EDGELLM_API edgellm_status edgellm_context_seq_shift(struct edgellm_context *ctx, int32_t seq_id, uint32_t n_keep,
                                                      uint32_t n_discard);
 
+/* The tokens a sequence holds (positions 0 .. seq_len - 1): *n = seq_len, and the first
+ * min(n_max, seq_len) of them in out; EDGELLM_ERR_BUFFER_TOO_SMALL when n_max < seq_len (out may
+ * be NULL with n_max 0 to ask), EDGELLM_ERR_ARG for a bad sequence. */
+EDGELLM_API edgellm_status edgellm_context_seq_tokens(struct edgellm_context *ctx, int32_t seq_id, edgellm_token *out,
+                                                      int32_t n_max, int32_t *n);
+
 /* Sequence state: the tokens and KV cache of one sequence as a self-contained byte string
  * (versioned, with a checksum over every byte and the identity of the model: a hash of its GGUF
  * metadata, tensor table and a sample of every tensor's bytes), to save a conversation and resume

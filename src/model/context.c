@@ -574,3 +574,13 @@ edgellm_status edgellm_context_seq_shift(struct edgellm_context *c, int32_t seq,
     c->seq_ring_lo[seq] = c->kv_ring && n2 > hp->swa_window ? n2 - hp->swa_window : 0;
     return EDGELLM_OK;
 }
+
+edgellm_status edgellm_context_seq_tokens(struct edgellm_context *c, int32_t seq, edgellm_token *out, int32_t n_max, int32_t *n) {
+    if (n) *n = 0;
+    if (!c || !n || n_max < 0 || (n_max && !out)) return EDGELLM_ERR_ARG;
+    if (!seq_ok(c, seq)) return ctx_fail(c, EDGELLM_ERR_ARG, "sequence %d out of range (0..%u)", seq, c->n_seq - 1);
+    uint32_t len = c->seq_len[seq];
+    *n = (int32_t)len;
+    if (n_max) memcpy(out, c->tokens + (size_t)seq * c->n_ctx, (size_t)((uint32_t)n_max < len ? (uint32_t)n_max : len) * sizeof *out);
+    return (uint32_t)n_max < len ? EDGELLM_ERR_BUFFER_TOO_SMALL : EDGELLM_OK;
+}
