@@ -330,8 +330,12 @@ static int32_t prefix_len(const edgellm_token *p, int32_t n, uint32_t keep, uint
     return i;
 }
 
-/* The best idle slot for a job: the longest cached prefix beyond what every conversation shares
- * (keep), else the least recently used. *d: the drop to apply (the slot's, when it matches better). */
+/* Whether a cached conversation of nc tokens sharing p with the job's prompt is the same
+ * conversation: more than what every conversation shares (keep), and at least half of it. */
+static int useful(const struct srv_job *job, int32_t p, int32_t nc) { return (uint32_t)p > job->keep && 2 * (int64_t)p >= nc; }
+
+/* The best idle slot for a job: the longest cached prefix of the same conversation (useful),
+ * else the least recently used. *d: the drop to apply (the slot's, when it matches better). */
 static struct slot *slot_pick(struct slot *slots, int np, const struct srv_job *job, uint32_t *d, int32_t *best_p) {
     struct slot *best = NULL, *lru = NULL;
     int32_t bp = 0;
@@ -347,9 +351,9 @@ static struct slot *slot_pick(struct slot *slots, int np, const struct srv_job *
             int32_t p1 = prefix_len(job->prompt, job->n_prompt, job->keep, sl->shift.n_discarded, sl->cache, sl->n_cache);
             if (p1 > p0) p = p1, dd = sl->shift.n_discarded;
         }
-        if (p > bp) best = sl, bp = p, bd = dd;
+        if (p > bp && useful(job, p, sl->n_cache)) best = sl, bp = p, bd = dd;
     }
-    if (!best || (uint32_t)bp <= job->keep) {
+    if (!best) {
         *d = 0;
         *best_p = 0;
         return lru;
@@ -530,7 +534,7 @@ static struct spill **spill_find(const struct srv_job *job, int32_t min_p, uint3
             int32_t p1 = prefix_len(job->prompt, job->n_prompt, job->keep, sp->shift.n_discarded, sp->tok, sp->n);
             if (p1 > p) p = p1, dd = sp->shift.n_discarded;
         }
-        if (p > min_p && (uint32_t)p > job->keep) best = pp, min_p = p, *d = dd;
+        if (p > min_p && useful(job, p, sp->n)) best = pp, min_p = p, *d = dd;
     }
     return best;
 }
