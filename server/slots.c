@@ -777,6 +777,7 @@ static void engine_loop(struct server *s) {
     }
 out:
     edgellm_context_set_abort(s->ctx, NULL, NULL);
+    while (g_spills) spill_drop(&g_spills); /* their token lists die with the server */
     if (slots)
         for (int i = 0; i < np; i++) {
             if (slots[i].job) {

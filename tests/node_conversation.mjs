@@ -128,6 +128,9 @@ async function longConversation(shift) {
     check(turns === 20 && total > 3 * 256 && shifted > 0, "3x-context conversation completes with context shift", { turns, total, shifted });
     check(afterShift > 0 && hitsAfterShift === afterShift, "turns after a shift still hit the cache (the dropped range is remembered)",
           { hitsAfterShift, afterShift });
+    const o = await (await post(base + "/api/chat", { model: "x", messages: msgs, stream: false, options: { temperature: 0, num_predict: 4 } })).json();
+    check(o.done === true && o.context_shifted === true && o.n_discarded > 0, "Ollama's final chunk says the context was shifted",
+          { context_shifted: o.context_shifted, n_discarded: o.n_discarded });
   } else {
     console.log(`shift off: ended after ${turns} turns with ${end}`);
     check(turns < 20 && (end === "length" || end === "HTTP 400"), "without context shift the conversation ends (length / 400)", { turns, end });
