@@ -4,14 +4,14 @@
 # at run time from ../shared (models, vocab, templates) and fuzz/seeds. Crashes land in
 # build-fuzz/artifacts/<target>/; copy each reproducer to fuzz/regress/<target>/ (replayed by
 # tests/test_fuzz_regress.c). Prints one summary line per target; exit 1 if any target crashed.
-# Usage: fuzz/run.sh [target ...]   (gguf json template tokenizer safetensors tokenizer_json; default all)
+# Usage: fuzz/run.sh [target ...]   (gguf json template tokenizer safetensors tokenizer_json gbnf schema; default all)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 SHARED=$(cd "${EDGELLM_SHARED:-../shared}" 2>/dev/null && pwd) || { echo "fuzz/run.sh: shared data not found (set EDGELLM_SHARED)" >&2; exit 1; }
 B=${FUZZ_BUILD:-build-fuzz}
 SECS=${FUZZ_SECONDS:-60}
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(gguf json template tokenizer safetensors tokenizer_json)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(gguf json template tokenizer safetensors tokenizer_json gbnf schema)
 command -v clang >/dev/null || { echo "fuzz/run.sh: clang is missing (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 
 cmake -S . -B "$B" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELLM_FUZZ=ON \
@@ -23,7 +23,7 @@ done
 # --- seed corpora, rebuilt each run (cheap) ------------------------------------------------
 S=$B/seeds
 rm -rf "$S"
-mkdir -p "$S"/{gguf,json,template,tokenizer,safetensors,tokenizer_json}
+mkdir -p "$S"/{gguf,json,template,tokenizer,safetensors,tokenizer_json,gbnf,schema}
 # gguf: the corrupt variants and the valid base of tests/test_gguf.c, plus the first 8 KiB of
 # real files (header, metadata, start of the tensor table)
 if cc -std=c11 -D_GNU_SOURCE -O1 -Iinclude -Isrc src/gguf/gguf.c src/gguf/gguf_writer.c src/core/os_unix.c src/quant/qtypes.c src/core/api.c \
@@ -53,6 +53,14 @@ cp fuzz/seeds/safetensors/* "$S/safetensors/" 2>/dev/null
 for d in "$SHARED"/hf/*/; do
     [ -f "$d/model.safetensors" ] && head -c 4096 "$d/model.safetensors" > "$S/safetensors/head-$(basename "$d")"
     [ -f "$d/tokenizer.json" ] && cp "$d/tokenizer.json" "$S/tokenizer_json/$(basename "$d").json"
+done
+
+# gbnf: llama.cpp's example grammars; schema: the test schemas (first byte: strict when odd)
+cp "$SHARED"/grammars/*.gbnf "$S/gbnf/" 2>/dev/null
+for f in tests/schemas/*.json; do
+    for strict in 0 1; do
+        { printf "\\$(printf '%03o' $strict)"; cat "$f"; } > "$S/schema/$strict-$(basename "$f")"
+    done
 done
 
 # --- run ------------------------------------------------------------------------------------

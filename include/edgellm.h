@@ -349,6 +349,19 @@ EDGELLM_API edgellm_status edgellm_chat_tokenize(const struct edgellm_model *mod
 /* Frees tokens and text and sets them to NULL (safe on a zeroed or already freed prompt). */
 EDGELLM_API void edgellm_chat_prompt_free(struct edgellm_chat_prompt *p);
 
+/* Tool calls: parses a model's raw output (special tokens written out as text) into the OpenAI
+ * assistant message it stands for, as JSON: {"content": S|null, "reasoning_content": S|null,
+ * "tool_calls": [{"type": "function", "function": {"name": N, "arguments": "<JSON text>"}}...]}
+ * (no ids: the caller assigns them). family: "hermes" (Qwen2.5, Qwen3: <tool_call> JSON blocks),
+ * "llama3" (one JSON call {"name", "parameters"}, optionally after <|python_tag|>, or a built-in
+ * tool's NAME.call(k="v")), "deepseek-r1" (its tool-call markers); "qwen3" is "hermes".
+ * think_open: the prompt ended inside <think> (the text up to </think> is reasoning); otherwise a
+ * leading <think>...</think> is. content and reasoning are stripped, null when empty. Malformed
+ * calls are no error: no tool_calls, and the text after the reasoning is the content verbatim.
+ * *out_json is released with edgellm_free(). EDGELLM_ERR_ARG for an unknown family. */
+EDGELLM_API edgellm_status edgellm_parse_tool_calls(const char *family, const char *output, int think_open,
+                                                    char **out_json, char *err, size_t err_size);
+
 /* ------------------------------------------------------------------------- */
 /* Context: KV cache and all scratch for forward passes, allocated at creation. */
 
@@ -585,9 +598,47 @@ EDGELLM_API edgellm_status edgellm_sampler_new(const struct edgellm_sampler_para
 EDGELLM_API void edgellm_sampler_free(struct edgellm_sampler *s);
 /* Picks a token from logits [n_vocab]; does not modify the logits. -1 for a NULL sampler or logits. */
 EDGELLM_API edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *logits);
-/* Records a token (prompt or generated) for the penalties. */
-EDGELLM_API void edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token tok);
+/* Records a token (prompt or generated) for the penalties, and — with a grammar set — moves the
+ * grammar past it: a token the grammar forbids is EDGELLM_ERR_ARG and changes nothing. Tokens of
+ * the prompt are accepted before the grammar is set. */
+EDGELLM_API edgellm_status edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token tok);
+/* Clears the penalty window, reseeds, and puts the grammar (if any) back at its start. */
 EDGELLM_API void edgellm_sampler_reset(struct edgellm_sampler *s);
+
+/* ------------------------------------------------------------------------- */
+/* Constrained decoding: grammars (GBNF as llama.cpp's users write it, or a JSON schema) that  */
+/* every sampled token must follow. A grammar is immutable and may be shared by samplers.     */
+
+struct edgellm_grammar;
+
+/* Compiles GBNF text; root names the start rule (NULL: "root"). On failure *out is NULL and err
+ * holds one line with the line and column (EDGELLM_ERR_FORMAT). */
+EDGELLM_API edgellm_status edgellm_grammar_from_gbnf(const char *gbnf, const char *root, struct edgellm_grammar **out,
+                                                     char *err, size_t err_size);
+/* Compiles a JSON schema (text). Unknown keywords are ignored; see edgellm_grammar_from_json_schema_ex. */
+EDGELLM_API edgellm_status edgellm_grammar_from_json_schema(const char *schema_json, struct edgellm_grammar **out,
+                                                            char *err, size_t err_size);
+/* strict 1: a keyword the compiler does not enforce is an error naming it (EDGELLM_ERR_UNSUPPORTED). */
+EDGELLM_API edgellm_status edgellm_grammar_from_json_schema_ex(const char *schema_json, int strict,
+                                                               struct edgellm_grammar **out, char *err, size_t err_size);
+/* The GBNF text a JSON schema compiles to (start rule "root"), for callers that embed it in a
+ * larger grammar; *gbnf is released with edgellm_free(). Errors as edgellm_grammar_from_json_schema_ex. */
+EDGELLM_API edgellm_status edgellm_json_schema_to_gbnf(const char *schema_json, int strict, char **gbnf, char *err,
+                                                       size_t err_size);
+EDGELLM_API void edgellm_grammar_free(struct edgellm_grammar *g);
+/* Constrains a sampler to g (NULL g removes it); the grammar starts at the next sampled token.
+ * g must outlive the sampler's use of it. EDGELLM_ERR_ARG when the model's vocabulary size is
+ * not the sampler's; EDGELLM_ERR_NOMEM. Masking is exact: disallowed tokens are removed before
+ * temperature and the truncation samplers (greedy and plain temperature sampling check the
+ * drawn token first and mask only when it is rejected, which gives the same distribution). */
+EDGELLM_API edgellm_status edgellm_sampler_set_grammar(struct edgellm_sampler *s, const struct edgellm_model *model,
+                                                       const struct edgellm_grammar *g);
+/* The number of tokens that may still be generated, the next one and the end-of-generation token
+ * included (< 0: no limit, the default); it goes down by one with each accepted token. With a grammar, only tokens after which the grammar can
+ * still be completed within the rest are sampled, so a constrained answer always finishes. */
+EDGELLM_API void edgellm_sampler_set_budget(struct edgellm_sampler *s, int32_t n_left);
+/* 1 when the grammar is complete (the end-of-generation token is allowed); 0 otherwise or with no grammar. */
+EDGELLM_API int edgellm_sampler_grammar_complete(const struct edgellm_sampler *s);
 
 /* ------------------------------------------------------------------------- */
 /* Conversion: a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json,  */

@@ -123,7 +123,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct conn *cn, str
     return ret;
 }
 
-static int is_api_path(const char *url) { return !strncmp(url, "/v1/", 4) || !strncmp(url, "/api/", 5); }
+static int is_api_path(const char *url) {
+    return !strncmp(url, "/v1/", 4) || !strncmp(url, "/api/", 5) || !strcmp(url, "/apply-template");
+}
 
 static int authorized(struct server *s, struct MHD_Connection *c) {
     if (!s->api_key) return 1;
@@ -199,6 +201,7 @@ static void route(struct server *s, struct MHD_Connection *c, struct conn *cn, c
         {"/api/generate", 1, ollama_generate, NULL},
         {"/api/tags", 0, NULL, ollama_tags},
         {"/api/version", 0, NULL, ollama_version},
+        {"/apply-template", 1, srv_apply_template, NULL},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(url, routes[i].path)) continue;

@@ -79,22 +79,51 @@ static int parse_think(const cJSON *root, int *think, struct srv_reply *r) {
     return 0;
 }
 
+/* "format": "json" (any JSON object) or a JSON schema (unknown keywords ignored). *constrained
+ * is set when present; *schema (malloc'd) holds the schema text, NULL for "json". */
+static int parse_format(const cJSON *root, int *constrained, char **schema, struct srv_reply *r) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "format");
+    *constrained = 0;
+    *schema = NULL;
+    if (!f || cJSON_IsNull(f) || (cJSON_IsString(f) && !f->valuestring[0])) return 0;
+    if (cJSON_IsString(f) && !strcmp(f->valuestring, "json")) { *constrained = 1; return 0; }
+    if (cJSON_IsObject(f)) {
+        *constrained = 1;
+        if (!(*schema = cJSON_PrintUnformatted(f))) { srv_reply_error(r, 500, "server_error", "out of memory"); return -1; }
+        return 0;
+    }
+    srv_reply_error(r, 400, "invalid_request_error", "'format' must be \"json\" or a JSON schema object");
+    return -1;
+}
+
 void ollama_chat(struct server *s, const char *body, size_t len, struct srv_reply *r) {
     cJSON *root = srvj_body(body, len, r);
     struct srv_job *job = NULL;
-    char *msgs = NULL;
+    char *msgs = NULL, *schema = NULL, *kwargs = NULL;
     long long num_predict = -1;
-    int think = 1;
+    int think = 1, constrained = 0;
     if (!root) goto done;
     if (!(job = srv_job_new())) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
     job->api = SRV_OLLAMA_CHAT;
     if (parse_options(root, job, &num_predict, r) || parse_think(root, &think, r)) goto done;
+    if (parse_format(root, &constrained, &schema, r)) goto done;
+    struct srv_tools_req tr;
+    if (srv_tools_parse(s, root, &tr, r)) goto done;
+    if (constrained && tr.mode == SRV_TOOLS_AUTO) tr.mode = SRV_TOOLS_OFF; /* the schema wins over "auto" */
+    if (tr.mode == SRV_TOOLS_REQUIRED) constrained = 0;
+    if (constrained || tr.mode == SRV_TOOLS_REQUIRED) think = 0; /* no reasoning for constrained requests */
     if (!(msgs = srvj_messages(cJSON_GetObjectItemCaseSensitive(root, "messages"), r))) goto done;
-    if (srv_job_prepare_chat(s, job, msgs, think, NULL, (int32_t)num_predict, r)) goto done;
+    if (tr.tools && !(kwargs = srv_tools_kwargs(tr.tools, NULL))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    job->strict_template = tr.tools != NULL || strstr(msgs, "\"tool_calls\"") || strstr(msgs, "\"role\":\"tool\"");
+    if (srv_job_prepare_chat(s, job, msgs, think, kwargs, (int32_t)num_predict, r)) goto done;
+    if (constrained && srv_job_set_schema(job, schema, 0, r)) goto done;
+    if (srv_tools_apply(job, &tr, r)) goto done;
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);
     free(msgs);
+    free(schema);
+    free(kwargs);
     cJSON_Delete(root);
     to_ollama_error(r);
 }
@@ -235,6 +264,23 @@ void ollama_emit_delta(struct srv_job *job, int reasoning, const char *text, siz
         sbuf_add(reasoning ? &job->reasoning : &job->content, text, len);
         return;
     }
+    if (!reasoning && job->tool_mode != SRV_TOOLS_OFF) {
+        /* content up to a possible call opener goes out; the rest waits for the end */
+        sbuf_add(&job->content, text, len);
+        size_t safe = srv_tools_safe_len(job);
+        if (safe > job->content_sent) {
+            char *t = strndup(job->content.p + job->content_sent, safe - job->content_sent);
+            if (t) {
+                cJSON *o = line_head(job);
+                put_text(job, o, t, NULL);
+                cJSON_AddFalseToObject(o, "done");
+                push_line(job, o);
+            }
+            free(t);
+            job->content_sent = safe;
+        }
+        return;
+    }
     char *t = strndup(text, len);
     if (!t) return;
     cJSON *o = line_head(job);
@@ -245,9 +291,32 @@ void ollama_emit_delta(struct srv_job *job, int reasoning, const char *text, siz
 }
 
 void ollama_emit_end(struct srv_job *job, const char *finish_reason) {
+    char *content = NULL;
+    cJSON *calls = job->api == SRV_OLLAMA_CHAT ? srv_tools_result(job, &content, 1) : NULL;
+    if (job->stream && job->tool_mode != SRV_TOOLS_OFF) {
+        /* the held-back content (none when it held calls), then the calls in one message */
+        size_t end = job->content.len;
+        if (calls) {
+            const char *op = srv_tools_opener(job), *f = *op && job->content.p ? strstr(job->content.p, op) : NULL;
+            end = f ? (size_t)(f - job->content.p) : job->content_sent;
+            if (end < job->content_sent) end = job->content_sent;
+        }
+        char *t = end > job->content_sent && job->content.p ? strndup(job->content.p + job->content_sent, end - job->content_sent) : NULL;
+        if (t || calls) {
+            cJSON *o = line_head(job);
+            put_text(job, o, t ? t : "", NULL);
+            if (calls) cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(o, "message"), "tool_calls", calls);
+            calls = NULL;
+            cJSON_AddFalseToObject(o, "done");
+            push_line(job, o);
+        }
+        free(t);
+    }
     cJSON *o = line_head(job);
     if (job->stream) put_text(job, o, "", NULL);
-    else put_text(job, o, job->content.p ? job->content.p : "", job->reasoning.p);
+    else put_text(job, o, calls ? (content ? content : "") : job->content.p ? job->content.p : "", job->reasoning.p);
+    if (calls) cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(o, "message"), "tool_calls", calls);
+    free(content);
     cJSON_AddTrueToObject(o, "done");
     cJSON_AddStringToObject(o, "done_reason", finish_reason);
     cJSON_AddNumberToObject(o, "total_duration", (double)(job->t_end_ns - job->t_start_ns));

@@ -135,6 +135,19 @@ int srvj_logit_bias(const cJSON *o, const char *key, struct srv_job *job, struct
     return 1;
 }
 
+/* Tool calls whose function.arguments is a JSON string holding an object get that object. */
+static void args_to_objects(const cJSON *calls) {
+    const cJSON *call;
+    cJSON_ArrayForEach(call, calls) {
+        cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        cJSON *args = fn ? cJSON_GetObjectItemCaseSensitive(fn, "arguments") : NULL;
+        if (!cJSON_IsString(args)) continue;
+        cJSON *obj = cJSON_Parse(args->valuestring);
+        if (cJSON_IsObject(obj)) cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", obj);
+        else cJSON_Delete(obj);
+    }
+}
+
 char *srvj_messages(const cJSON *msgs, struct srv_reply *r) {
     static const char *const roles[] = {"system", "user", "assistant", "tool", "developer"};
     if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
@@ -185,7 +198,31 @@ char *srvj_messages(const cJSON *msgs, struct srv_reply *r) {
         }
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "role", role);
-        cJSON_AddStringToObject(o, "content", text.p ? text.p : "");
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        if (!strcmp(role, "assistant") && cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0) {
+            /* a tool-calling turn: content null or absent becomes "" (R1 templates raise on a
+             * null; the others render both alike, as llama.cpp's requires_non_null_content), the
+             * calls with string arguments parsed into objects (templates read them as mappings) */
+            cJSON_AddStringToObject(o, "content", text.p ? text.p : "");
+            cJSON *cl = cJSON_Duplicate(calls, 1);
+            cJSON *call;
+            cJSON_ArrayForEach(call, cl) /* Ollama's calls carry only "function": the type templates may test */
+                if (cJSON_IsObject(call) && !cJSON_GetObjectItemCaseSensitive(call, "type")) cJSON_AddStringToObject(call, "type", "function");
+            args_to_objects(cl);
+            cJSON_AddItemToObject(o, "tool_calls", cl);
+        } else {
+            cJSON_AddStringToObject(o, "content", text.p ? text.p : "");
+        }
+        if (!strcmp(role, "tool")) {
+            /* OpenAI's tool_call_id / name, Ollama's tool_name */
+            const char *keys[] = {"tool_call_id", "name", "tool_name"};
+            for (int k = 0; k < 3; k++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, keys[k]);
+                if (cJSON_IsString(v)) cJSON_AddStringToObject(o, keys[k], v->valuestring);
+            }
+            const cJSON *tn = cJSON_GetObjectItemCaseSensitive(m, "tool_name");
+            if (cJSON_IsString(tn) && !cJSON_GetObjectItemCaseSensitive(m, "name")) cJSON_AddStringToObject(o, "name", tn->valuestring);
+        }
         cJSON_AddItemToArray(out, o);
         sbuf_free(&text);
         i++;
@@ -269,7 +306,7 @@ void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *
     cJSON *root = srvj_body(body, len, r);
     if (!root) return;
     struct srv_job *job = srv_job_new();
-    char *msgs = NULL, *kwargs = NULL;
+    char *msgs = NULL, *kwargs = NULL, *schema = NULL;
     long long max_tokens = -1;
     int enable_thinking = 1;
     if (!job) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
@@ -285,12 +322,105 @@ void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *
         if (srvj_bool(kw, "enable_thinking", &enable_thinking, r) < 0) goto done;
         kwargs = cJSON_PrintUnformatted(kw);
     }
+    /* response_format: {"type": "text" | "json_object" | "json_schema", "json_schema": {name, strict, schema}} */
+    const cJSON *rf = member(root, "response_format");
+    int constrained = 0, strict = 0;
+    if (rf) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rf, "type");
+        if (!cJSON_IsObject(rf) || !cJSON_IsString(t)) {
+            srv_reply_error(r, 400, "invalid_request_error", "'response_format' must be an object with a 'type'");
+            goto done;
+        }
+        if (!strcmp(t->valuestring, "json_object")) constrained = 1;
+        else if (!strcmp(t->valuestring, "json_schema")) {
+            const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+            const cJSON *sc = js ? cJSON_GetObjectItemCaseSensitive(js, "schema") : NULL;
+            const cJSON *st = js ? cJSON_GetObjectItemCaseSensitive(js, "strict") : NULL;
+            if (!cJSON_IsObject(js) || (sc && !cJSON_IsObject(sc) && !cJSON_IsBool(sc))) {
+                srv_reply_error(r, 400, "invalid_request_error", "'response_format.json_schema' must be an object with a 'schema' object");
+                goto done;
+            }
+            strict = cJSON_IsTrue(st);
+            constrained = 1;
+            if (sc && !(schema = cJSON_PrintUnformatted(sc))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+            if (!sc && !(schema = strdup("{}"))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+        } else if (strcmp(t->valuestring, "text")) {
+            srv_reply_error(r, 400, "invalid_request_error", "unknown response_format type '%s'", t->valuestring);
+            goto done;
+        }
+    }
+    struct srv_tools_req tr;
+    if (srv_tools_parse(s, root, &tr, r)) goto done;
+    if (constrained && tr.mode == SRV_TOOLS_AUTO) tr.mode = SRV_TOOLS_OFF; /* the schema wins over "auto" */
+    if (tr.mode == SRV_TOOLS_REQUIRED) constrained = 0;
+    if (constrained || tr.mode == SRV_TOOLS_REQUIRED) enable_thinking = 0; /* no reasoning for constrained requests */
+    if (tr.tools) {
+        char *k2 = srv_tools_kwargs(tr.tools, kwargs);
+        free(kwargs);
+        if (!(kwargs = k2)) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    }
+    job->strict_template = tr.tools != NULL || strstr(msgs, "\"tool_calls\"") || strstr(msgs, "\"role\":\"tool\"");
     if (srv_job_prepare_chat(s, job, msgs, enable_thinking, kwargs, (int32_t)max_tokens, r)) goto done;
+    if (constrained && srv_job_set_schema(job, schema, strict, r)) goto done;
+    if (srv_tools_apply(job, &tr, r)) goto done;
     srv_submit(s, job, r);
 done:
     if (job && !r->job) srv_job_unref(job);
     free(msgs);
     free(kwargs);
+    free(schema);
+    cJSON_Delete(root);
+}
+
+void srv_apply_template(struct server *s, const char *body, size_t len, struct srv_reply *r) {
+    cJSON *root = srvj_body(body, len, r);
+    if (!root) return;
+    char *msgs = NULL, *kwargs = NULL, *out = NULL;
+    cJSON *kw = NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    const cJSON *tools = member(root, "tools"), *ckw = member(root, "chat_template_kwargs");
+    int agp = 1;
+    if (!cJSON_IsArray(m)) { srv_reply_error(r, 400, "invalid_request_error", "'messages' must be a list"); goto done; }
+    if (tools && !cJSON_IsArray(tools)) { srv_reply_error(r, 400, "invalid_request_error", "'tools' must be a list"); goto done; }
+    if (ckw && !cJSON_IsObject(ckw)) { srv_reply_error(r, 400, "invalid_request_error", "'chat_template_kwargs' must be an object"); goto done; }
+    if (srvj_bool(root, "add_generation_prompt", &agp, r) < 0) goto done;
+    /* tool-call arguments sent as JSON strings become objects (templates read them as mappings) */
+    const cJSON *msg;
+    cJSON_ArrayForEach(msg, m) args_to_objects(cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"));
+    if (!(msgs = cJSON_PrintUnformatted(m))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    kw = ckw ? cJSON_Duplicate(ckw, 1) : cJSON_CreateObject();
+    if (kw && tools) cJSON_AddItemToObject(kw, "tools", cJSON_Duplicate(tools, 1));
+    if (!kw || !(kwargs = cJSON_PrintUnformatted(kw))) { srv_reply_error(r, 500, "server_error", "out of memory"); goto done; }
+    struct edgellm_chat_params cp = edgellm_chat_default_params();
+    cp.add_generation_prompt = agp;
+    cp.kwargs_json = kwargs;
+    int en = 1;
+    if (ckw && srvj_bool(ckw, "enable_thinking", &en, r) < 0) goto done;
+    cp.enable_thinking = en;
+    char err[512] = "";
+    int fallback = 0;
+    edgellm_status st = edgellm_chat_render(s->model, msgs, &cp, &out, &fallback, err, sizeof err);
+    if (st == EDGELLM_OK && fallback && s->desc.chat_template) {
+        /* the model's own template raised: say so, never render another one */
+        srv_reply_error(r, 400, "invalid_request_error", "the chat template failed: %s", err);
+        goto done;
+    }
+    if (st != EDGELLM_OK) {
+        srv_reply_error(r, st == EDGELLM_ERR_NOMEM ? 500 : 400, st == EDGELLM_ERR_NOMEM ? "server_error" : "invalid_request_error",
+                        "%s", err[0] ? err : edgellm_status_str(st));
+        goto done;
+    }
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "prompt", out);
+    char *json = cJSON_PrintUnformatted(res);
+    srv_reply_json(r, 200, json ? json : "{}");
+    free(json);
+    cJSON_Delete(res);
+done:
+    edgellm_free(out);
+    free(msgs);
+    free(kwargs);
+    cJSON_Delete(kw);
     cJSON_Delete(root);
 }
 
@@ -419,14 +549,82 @@ void oai_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t
         sbuf_add(reasoning ? &job->reasoning : &job->content, text, len);
         return;
     }
+    if (!reasoning && job->tool_mode != SRV_TOOLS_OFF) {
+        /* content up to a possible call opener goes out; the rest waits for the end */
+        sbuf_add(&job->content, text, len);
+        size_t safe = srv_tools_safe_len(job);
+        if (safe > job->content_sent) {
+            char *t = strndup(job->content.p + job->content_sent, safe - job->content_sent);
+            if (t) stream_chunk(job, "content", t, NULL);
+            free(t);
+            job->content_sent = safe;
+        }
+        return;
+    }
     char *t = strndup(text, len);
     if (!t) return;
     stream_chunk(job, reasoning ? "reasoning_content" : "content", t, NULL);
     free(t);
 }
 
+/* Streaming with tools: the held-back content, then the calls as OpenAI sends them (per call a
+ * chunk with index, id, type and the name with empty arguments, then the arguments). */
+static void stream_tool_end(struct srv_job *job, const char **finish_reason) {
+    char *content = NULL;
+    cJSON *calls = srv_tools_result(job, &content, 0);
+    size_t end = job->content.len;
+    if (calls) {
+        const char *op = srv_tools_opener(job), *f = *op && job->content.p ? strstr(job->content.p, op) : NULL;
+        end = f ? (size_t)(f - job->content.p) : job->content_sent;
+        if (end < job->content_sent) end = job->content_sent;
+    }
+    if (end > job->content_sent && job->content.p) {
+        char *t = strndup(job->content.p + job->content_sent, end - job->content_sent);
+        if (t && (!calls || strspn(t, " \t\r\n") < strlen(t))) stream_chunk(job, "content", t, NULL);
+        free(t);
+        job->content_sent = end;
+    }
+    free(content);
+    if (!calls) return;
+    cJSON *call;
+    cJSON_ArrayForEach(call, calls) {
+        cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        cJSON *args = cJSON_DetachItemFromObjectCaseSensitive(fn, "arguments");
+        cJSON_AddStringToObject(fn, "arguments", "");
+        for (int part = 0; part < 2; part++) {
+            cJSON *o = chunk_head(job);
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddNumberToObject(c, "index", 0);
+            cJSON *d = cJSON_AddObjectToObject(c, "delta");
+            if (!job->sent_head) {
+                cJSON_AddStringToObject(d, "role", "assistant");
+                cJSON_AddNullToObject(d, "content");
+            }
+            job->sent_head = 1;
+            cJSON *tc = cJSON_AddArrayToObject(d, "tool_calls");
+            if (part == 0) {
+                cJSON_AddItemToArray(tc, cJSON_Duplicate(call, 1));
+            } else {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddNumberToObject(x, "index", cJSON_GetObjectItemCaseSensitive(call, "index")->valuedouble);
+                cJSON *xf = cJSON_AddObjectToObject(x, "function");
+                cJSON_AddStringToObject(xf, "arguments", cJSON_IsString(args) ? args->valuestring : "{}");
+                cJSON_AddItemToArray(tc, x);
+            }
+            cJSON_AddNullToObject(c, "logprobs");
+            cJSON_AddNullToObject(c, "finish_reason");
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), c);
+            push_sse(job, o);
+        }
+        cJSON_Delete(args);
+    }
+    cJSON_Delete(calls);
+    *finish_reason = "tool_calls";
+}
+
 void oai_emit_end(struct srv_job *job, const char *finish_reason) {
     if (job->stream) {
+        if (job->api == SRV_OAI_CHAT && job->tool_mode != SRV_TOOLS_OFF) stream_tool_end(job, &finish_reason);
         if (job->api == SRV_OAI_CHAT && !job->sent_head) stream_chunk(job, "content", NULL, NULL);
         stream_chunk_end(job, finish_reason);
         if (job->include_usage) {
@@ -445,7 +643,17 @@ void oai_emit_end(struct srv_job *job, const char *finish_reason) {
     if (job->api == SRV_OAI_CHAT) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        cJSON_AddStringToObject(m, "content", job->content.p ? job->content.p : "");
+        char *content = NULL;
+        cJSON *calls = srv_tools_result(job, &content, 0);
+        if (calls) {
+            if (content) cJSON_AddStringToObject(m, "content", content);
+            else cJSON_AddNullToObject(m, "content");
+            cJSON_AddItemToObject(m, "tool_calls", calls);
+            finish_reason = "tool_calls";
+        } else {
+            cJSON_AddStringToObject(m, "content", job->content.p ? job->content.p : "");
+        }
+        free(content);
         if (job->reasoning.len) cJSON_AddStringToObject(m, "reasoning_content", job->reasoning.p);
     } else {
         cJSON_AddStringToObject(c, "text", job->content.p ? job->content.p : "");

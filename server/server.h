@@ -42,6 +42,10 @@ struct srv_job {
     int32_t n_prompt;
     int32_t max_tokens;          /* < 0: until the context is full; set to the limit at admission */
     struct edgellm_sampler_params sp;
+    struct edgellm_grammar *grammar; /* response_format / format / tools: the output's constraint, or NULL */
+    int tool_mode;               /* SRV_TOOLS_*: OFF = no call parsing */
+    char tool_family[16];        /* edgellm_parse_tool_calls family of the model's template */
+    int strict_template;         /* a template that raises is a 400 (tools, tool messages), no fallback */
     char *stop[SRV_MAX_STOP];
     int n_stop;
     struct edgellm_logit_bias *bias; /* [n_bias] owned; sp.logit_bias points here */
@@ -64,6 +68,7 @@ struct srv_job {
 
     /* engine-side results (only the engine thread touches these until done) */
     struct sbuf content, reasoning;
+    size_t content_sent;         /* streaming with tools: content bytes already sent */
     int32_t n_gen;
     int64_t t_first_ns, t_end_ns; /* prompt evaluated / finished */
     int64_t t_last_tok_ns;       /* the previous token (inter-token latency) */
@@ -171,9 +176,43 @@ int srv_job_prepare(struct server *s, struct srv_job *job, const char *prompt, i
  * and tokenizes it (edgellm_chat_tokenize, setting think_open). Returns 0 or fills an error reply. */
 int srv_job_prepare_chat(struct server *s, struct srv_job *job, const char *messages_json, int enable_thinking,
                          const char *kwargs_json, int32_t max_tokens, struct srv_reply *r);
+/* After srv_job_prepare_chat: constrains the answer to JSON valid against schema_json (NULL: any
+ * JSON object), starting at the first generated token — after a "</think>" when the prompt opens
+ * a think block. strict: unsupported keywords are a 400 naming them. Returns 0 or -1 (replied). */
+int srv_job_set_schema(struct srv_job *job, const char *schema_json, int strict, struct srv_reply *r);
+
+/* tools.c: tools, tool_choice and parallel_tool_calls of a chat request (both APIs). */
+enum { SRV_TOOLS_OFF, SRV_TOOLS_AUTO, SRV_TOOLS_REQUIRED };
+struct cJSON;
+struct srv_tools_req {
+    int mode;                    /* SRV_TOOLS_*: tool_choice "none" or no tools: OFF */
+    int parallel;                /* parallel_tool_calls (default 1) */
+    const struct cJSON *tools;   /* the request's list (rendered whatever the mode), or NULL */
+    const struct cJSON *named;   /* tool_choice naming a function: that tool */
+    char family[16];
+};
+/* Reads tools / tool_choice / parallel_tool_calls of root. 0, or -1 with a 400 reply (an unknown
+ * named function, a malformed tool). */
+int srv_tools_parse(struct server *s, const struct cJSON *root, struct srv_tools_req *t, struct srv_reply *r);
+/* kwargs_json (or {}) with "tools" added (malloc'd JSON text), NULL when out of memory. */
+char *srv_tools_kwargs(const struct cJSON *tools, const char *kwargs_json);
+/* After srv_job_prepare_chat: the job's tool mode and, for auto / required, its grammar. */
+int srv_tools_apply(struct srv_job *job, const struct srv_tools_req *t, struct srv_reply *r);
+/* Streaming: how much of job->content can go out now (the rest may be the start of a call). */
+size_t srv_tools_safe_len(const struct srv_job *job);
+/* At the end: the parsed calls as a tool_calls list (OpenAI: index, id, type, function with
+ * string arguments; ollama: function with object arguments), or NULL when the output holds no
+ * valid call; *content (malloc'd or NULL) the text outside the calls. */
+struct cJSON *srv_tools_result(struct srv_job *job, char **content, int ollama);
+/* The family's call opener ("" for Llama 3.x). */
+const char *srv_tools_opener(const struct srv_job *job);
 
 /* openai.c / ollama.c: request handlers and the output formatters the engine calls. */
 void oai_chat(struct server *s, const char *body, size_t len, struct srv_reply *r);
+/* POST /apply-template {"messages", "tools", "chat_template_kwargs", "add_generation_prompt"} ->
+ * {"prompt"}: the model's template rendered as a chat request would be (string tool-call
+ * arguments parsed into objects first); a template that raises is a 400 with its message. */
+void srv_apply_template(struct server *s, const char *body, size_t len, struct srv_reply *r);
 void oai_completion(struct server *s, const char *body, size_t len, struct srv_reply *r);
 void oai_models(struct server *s, struct srv_reply *r);
 void oai_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len);
@@ -197,7 +236,6 @@ int64_t srv_now_ns(void);
 
 /* Typed JSON members (openai.c). Each returns 0 when absent or null, 1 when read, and -1 with a 400
  * reply naming the member when it has the wrong type or range. */
-struct cJSON;
 int srvj_bool(const struct cJSON *o, const char *key, int *out, struct srv_reply *r);
 int srvj_num(const struct cJSON *o, const char *key, double lo, double hi, double *out, struct srv_reply *r);
 int srvj_int(const struct cJSON *o, const char *key, double lo, double hi, long long *out, struct srv_reply *r);

@@ -70,6 +70,7 @@ void srv_job_unref(struct srv_job *job) {
     for (int i = 0; i < job->n_stop; i++) free(job->stop[i]);
     free(job->bias);
     edgellm_free(job->prompt);
+    edgellm_grammar_free(job->grammar);
     sbuf_free(&job->content);
     sbuf_free(&job->reasoning);
     pthread_mutex_destroy(&job->mu);
@@ -159,6 +160,29 @@ void srv_reply_error(struct srv_reply *r, int status, const char *type, const ch
     sbuf_free(&b);
 }
 
+int srv_job_set_schema(struct srv_job *job, const char *schema_json, int strict, struct srv_reply *r) {
+    char err[256] = "", *gbnf = NULL;
+    edgellm_status st = edgellm_json_schema_to_gbnf(schema_json ? schema_json : "{\"type\": \"object\"}", strict, &gbnf, err, sizeof err);
+    if (st == EDGELLM_OK) {
+        /* the schema's rules, then a start rule that closes an open think block first */
+        size_t n = strlen(gbnf);
+        char *all = malloc(n + 96);
+        if (!all) st = EDGELLM_ERR_NOMEM;
+        else {
+            snprintf(all, n + 96, "%sconstrained ::= %sroot\n", gbnf, job->think_open ? "\"</think>\" \"\\n\"{0,2} " : "");
+            st = edgellm_grammar_from_gbnf(all, "constrained", &job->grammar, err, sizeof err);
+            free(all);
+        }
+        edgellm_free(gbnf);
+    }
+    if (st != EDGELLM_OK) {
+        srv_reply_error(r, st == EDGELLM_ERR_NOMEM ? 500 : 400, st == EDGELLM_ERR_NOMEM ? "server_error" : "invalid_request_error",
+                        "%s", err[0] ? err : edgellm_status_str(st));
+        return -1;
+    }
+    return 0;
+}
+
 /* Prepares a job from a chat prompt: edgellm_chat_tokenize renders messages_json (or, with
  * prompt set, takes that text as already rendered) and tokenizes it by the library's one rule. */
 static int job_prepare(struct server *s, struct srv_job *job, const char *messages_json, const char *prompt,
@@ -170,6 +194,12 @@ static int job_prepare(struct server *s, struct srv_job *job, const char *messag
     struct edgellm_chat_prompt cprompt = EDGELLM_CHAT_PROMPT_INIT;
     char err[256] = "";
     edgellm_status st = edgellm_chat_tokenize(s->model, messages_json, &cp, &cprompt, err, sizeof(err));
+    if (st == EDGELLM_OK && err[0] && job->strict_template && s->desc.chat_template) {
+        /* the model's own template raised on a tool conversation: say so, never render another one */
+        edgellm_chat_prompt_free(&cprompt);
+        srv_reply_error(r, 400, "invalid_request_error", "the chat template failed: %s", err);
+        return -1;
+    }
     if (st != EDGELLM_OK) {
         srv_reply_error(r, st == EDGELLM_ERR_NOMEM ? 500 : 400, st == EDGELLM_ERR_NOMEM ? "server_error" : "invalid_request_error",
                         "cannot %s: %s", prompt ? "tokenize the prompt" : "render the chat template",
@@ -372,6 +402,7 @@ static int slot_admit(struct server *s, struct slot *sl, struct srv_job *job, ui
     int ok = edgellm_sampler_new(&job->sp, s->desc.n_vocab, &sl->smp) == EDGELLM_OK &&
              edgellm_detok_new(s->model, 0, &sl->dt) == EDGELLM_OK &&
              edgellm_textstream_new((const char *const *)job->stop, job->n_stop, job->think_open, &sl->ts) == EDGELLM_OK;
+    if (ok && job->grammar) ok = edgellm_sampler_set_grammar(sl->smp, s->model, job->grammar) == EDGELLM_OK;
     if (!ok) {
         emit_end(job, "stop");
         sl->job = NULL;
@@ -404,6 +435,7 @@ static int slot_admit(struct server *s, struct slot *sl, struct srv_job *job, ui
     int32_t room = (int32_t)s->n_ctx - n;
     sl->shift_gen = !s->no_shift && job->max_tokens_given && cli_shift_block(s->n_ctx, job->keep) > 0;
     if (job->max_tokens < 0 || (!sl->shift_gen && job->max_tokens > room)) job->max_tokens = room;
+    if (job->grammar) edgellm_sampler_set_budget(sl->smp, job->max_tokens);
     struct srv_slot_info *in = &s->slot_info[sl->seq];
     in->conversation_hits += p > 0;
     in->cached_tokens_total += (uint64_t)p;

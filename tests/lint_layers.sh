@@ -3,7 +3,7 @@
 # to the same layer or a lower one. Programs (tools/, server/) use only the public header, their
 # own headers and, for `synth`, the developer library (tools/dev/edgellm_dev.h).
 # The layer order, lowest first, written down once:
-LAYERS="core quant gguf kernels text template model convert"
+LAYERS="core quant gguf kernels text template grammar model convert"
 set -u
 cd "${EDGELLM_SRC:-$(dirname "$0")/..}" || exit 1
 rank() { local i=0; for l in $LAYERS; do [ "$l" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo -1; }

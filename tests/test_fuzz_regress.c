@@ -34,6 +34,12 @@
 #define LLVMFuzzerTestOneInput fuzz_tokenizer_json_one
 #include "../fuzz/fuzz_tokenizer_json.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_gbnf_one
+#include "../fuzz/fuzz_gbnf.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_schema_one
+#include "../fuzz/fuzz_schema.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
@@ -47,6 +53,10 @@ static const struct { const char *s; size_t n; } builtin[] = {
     B("{% set s = 'x' %}{% for i in range(100) %}{% set s = s + s %}{% endfor %}{{ s | length }}"),
     B("\x00\xff\xfe<think>\xe2\x96\x81 \xf0\x9f\x98\x80"), B("\x01\xc3\x28\xe2\x82 abc\xf4\x90\x80\x80"),
     B("\x02<|im_start|>user\n<think>hi</think><|im_end|>"), B("\x03<s>[INST] hi [/INST]</s>"),
+    B("root ::= [a-z]{0,10000}"), B("root ::= (\"\"?)*"), B("root ::= \"\\U0010FFFF\" [^\\x00-\\U0010FFFF]?"),
+    B("\x01{\"$ref\":\"#\"}"), B("\x00{\"type\":\"integer\",\"minimum\":5,\"maximum\":2}"),
+    B("\x00{\"type\":\"string\",\"pattern\":\"((a|b)*c{2,3})?[^x-z]\\\\d$\"}"),
+    B("\x00{\"type\":\"number\",\"exclusiveMinimum\":0.5,\"exclusiveMaximum\":0.6}"),
 };
 #undef B
 
@@ -108,6 +118,7 @@ int main(int argc, char **argv) {
     static const struct { const char *name; fuzz_fn fn; } targets[] = {
         {"gguf", fuzz_gguf_one}, {"json", fuzz_json_one}, {"template", fuzz_template_one}, {"tokenizer", fuzz_tokenizer_one},
         {"safetensors", fuzz_safetensors_one}, {"tokenizer_json", fuzz_tokenizer_json_one},
+        {"gbnf", fuzz_gbnf_one}, {"schema", fuzz_schema_one},
     };
     char readme_path[1024];
     snprintf(readme_path, sizeof readme_path, "%s/fuzz/regress/README.md", src);

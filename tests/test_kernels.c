@@ -2,7 +2,7 @@
  * scalar reference of qtypes.c on the same quantized bytes, with the float-rounding bar dot_tol
  * derives: quantizers and dequantizers bit-identical; vec_dot at row lengths with every tail
  * (1..15 elements past whole 16s for float types, 1..32 blocks); tile kernels for nr = 1..31
- * rows and nc = 1..tile_c tokens; packed prefill for 1..2 groups and 1..16 tokens; kern_matmul
+ * rows and nc = 1..tile_c tokens; packed prefill for 1..3 groups and 1..16 tokens; kern_matmul
  * for n = 1..33 tokens with every row tail 1..15 past whole packed groups, and kern_matmul_n
  * (several weights, mixed types) — every output against the reference, none against other fast
  * code. The types come from the type table (and every entry an ISA table fills must be one of
@@ -297,22 +297,22 @@ static void test_dots(const struct kern_isa *isa, uint32_t t, int64_t k, int max
     dotset_free(&d);
 }
 
-/* The packed prefill kernel of type t: groups of KERN_PACK_R rows packed, then ng = 1..2 groups
- * against nc = 1..KERN_TILE_C_MAX tokens (with their aux entries), against the reference. */
+/* The packed prefill kernel of type t: groups of KERN_PACK_R rows packed, then ng = 1..3 groups
+ * (pairs of groups and a last single one go through different code) against nc = 1..KERN_TILE_C_MAX tokens (with their aux entries), against the reference. */
 static void test_packed(const struct kern_isa *isa, uint32_t t, int64_t k) {
     if (!isa->pack[t] || !isa->tile_packed[t] || !isa->pack_b32[t]) return;
-    const int rows = 2 * KERN_PACK_R, cols = KERN_TILE_C_MAX;
+    const int NG = 3, rows = NG * KERN_PACK_R, cols = KERN_TILE_C_MAX;
     struct dotset d;
     dotset_make(&d, t, k, rows, cols, 7 * (int)k, 9000 + (int)k);
     const size_t gbytes = (size_t)isa->pack_b32[t] * (size_t)(k / 32);
-    char *packed = aligned_alloc(64, (gbytes * 2 + 63) / 64 * 64);
-    for (int g = 0; g < 2; g++) isa->pack[t]((int)k, d.wq + (size_t)g * KERN_PACK_R * d.nbw, d.nbw, packed + g * gbytes);
+    char *packed = aligned_alloc(64, (gbytes * NG + 63) / 64 * 64);
+    for (int g = 0; g < NG; g++) isa->pack[t]((int)k, d.wq + (size_t)g * KERN_PACK_R * d.nbw, d.nbw, packed + g * gbytes);
     const size_t naux = (size_t)(k / 32) + 3; /* a stride longer than the row: the kernel must use it */
     struct kern_aux *aux = calloc(naux * (size_t)cols, sizeof *aux);
     for (int c = 0; c < cols; c++) kern_aux_row(d.vdt, d.xq + c * d.nbx, k, aux + (size_t)c * naux);
     float *s = malloc(sizeof(float) * (size_t)(rows * cols + 1));
     int bad = 0;
-    for (int ng = 1; ng <= 2; ng++)
+    for (int ng = 1; ng <= NG; ng++)
         for (int nc = 1; nc <= cols; nc++) {
             for (int i = 0; i <= rows * cols; i++) s[i] = NAN;
             isa->tile_packed[t]((int)k, packed, ng, d.xq, d.nbx, aux, naux, nc, s, (size_t)rows);
@@ -328,7 +328,7 @@ static void test_packed(const struct kern_isa *isa, uint32_t t, int64_t k) {
                 }
             if (!isnan(s[rows * cols])) bad++;
         }
-    CHECKF(bad == 0, "%s packed %s k=%lld (groups 1..2, nc 1..%d): %d bad", isa->name, qtype_name(t), (long long)k,
+    CHECKF(bad == 0, "%s packed %s k=%lld (groups 1..3, nc 1..%d): %d bad", isa->name, qtype_name(t), (long long)k,
            cols, bad);
     free(packed); free(aux); free(s);
     dotset_free(&d);

@@ -36,7 +36,11 @@ static void usage(FILE *f) {
             "  --json         one JSON line: pp_tok_s, tg_tok_s, ttft_ms, load_s, peak_rss_mib, start_to_first_s,\n"
             "                 weights_gb_per_token, decode_gb_s (and membw_gb_s, decode_bw_frac once --membw ran)\n"
             "  --membw        measure the machine's DRAM read bandwidth (1 GiB buffer, 1 and N threads),\n"
-            "                 print membw_gb_s_1t and membw_gb_s and cache them for later benches\n");
+            "                 print membw_gb_s_1t and membw_gb_s and cache them for later benches\n"
+            "  --json-schema F  also time generation that samples greedily and feeds the token back, without\n"
+            "                 and with the schema as a grammar (restarted when it completes): tg_tok_s_sampled,\n"
+            "                 tg_tok_s_constrained, and the time of each constrained sample+accept call\n"
+            "                 (mask_us_p50, mask_us_p99)\n");
 }
 
 static double now_s(void) {
@@ -53,6 +57,36 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* tg tokens after the pp-token prompt: greedy sample (timed into lat[] when not NULL), accept,
+ * feed back; with a grammar, reset (grammar back to its start) once it is complete and the end
+ * token was sampled. Returns tokens per second, or -1 on a decode / grammar failure. */
+static double bench_sampled(struct edgellm_context *ctx, struct edgellm_model *model, struct edgellm_sampler *smp,
+                            const edgellm_token *tok, const int32_t *pos, int8_t *want, long pp, long tg, float *lat) {
+    edgellm_sampler_reset(smp);
+    if (edgellm_context_seq_truncate(ctx, 0, 0) != EDGELLM_OK) return -1;
+    struct edgellm_batch b = {(int32_t)pp, tok, pos, NULL, want};
+    if (edgellm_context_decode(ctx, &b) != EDGELLM_OK) return -1;
+    double a = now_s();
+    for (long i = 0; i < tg; i++) {
+        const float *lg = edgellm_context_logits(ctx, 0);
+        double t0 = now_s();
+        edgellm_token t = lg ? edgellm_sampler_sample(smp, lg) : -1;
+        if (t < 0 || edgellm_sampler_accept(smp, t) != EDGELLM_OK) return -1;
+        if (lat) lat[i] = (float)((now_s() - t0) * 1e6);
+        if (edgellm_token_is_eog(model, t)) edgellm_sampler_reset(smp);
+        int32_t p1 = (int32_t)(pp + i);
+        int8_t l1 = 1;
+        struct edgellm_batch b1 = {1, &t, &p1, NULL, &l1};
+        if (edgellm_context_decode(ctx, &b1) != EDGELLM_OK) return -1;
+    }
+    return (double)tg / (now_s() - a);
 }
 
 static const char *kv_name(edgellm_kv_type t) {
@@ -82,6 +116,7 @@ int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
     long pp = 512, tg = 128, reps = 3, depth = 0;
     int threads = 0, json = 0, membw = 0;
+    const char *schema_path = NULL;
     edgellm_kv_type kv = EDGELLM_KV_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -89,13 +124,15 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "--json")) { json = 1; continue; }
         if (!strcmp(a, "--membw")) { membw = 1; continue; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--pp") || !strcmp(a, "--tg") || !strcmp(a, "-t") ||
-            !strcmp(a, "--threads") || !strcmp(a, "-r") || !strcmp(a, "--reps") || !strcmp(a, "--kv-type") || !strcmp(a, "--depth")) {
+            !strcmp(a, "--threads") || !strcmp(a, "-r") || !strcmp(a, "--reps") || !strcmp(a, "--kv-type") || !strcmp(a, "--depth") ||
+            !strcmp(a, "--json-schema")) {
             if (!(v = cli_value(CMD, argc, argv, &i))) return CLI_USAGE;
         } else {
             cli_err(CMD, "unknown option '%s' (see edgellm bench --help)", a);
             return CLI_USAGE;
         }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = v;
+        else if (!strcmp(a, "--json-schema")) schema_path = v;
         else if (!strcmp(a, "--pp")) { if (!cli_parse_int(CMD, a, v, 1, 1 << 20, &pp)) return CLI_USAGE; }
         else if (!strcmp(a, "--tg")) { if (!cli_parse_int(CMD, a, v, 1, 1 << 20, &tg)) return CLI_USAGE; }
         else if (!strcmp(a, "--depth")) { if (!cli_parse_int(CMD, a, v, 0, 1 << 24, &depth)) return CLI_USAGE; }
@@ -115,6 +152,20 @@ int cmd_bench(int argc, char **argv) {
         cli_err(CMD, "-m MODEL.gguf is required (see edgellm bench --help)");
         return CLI_USAGE;
     }
+    if (threads == 0) threads = edgellm_n_cores();
+    struct edgellm_grammar *grammar = NULL;
+    if (schema_path) {
+        size_t len = 0;
+        char *text = cli_read_file(CMD, schema_path, &len);
+        if (!text) return CLI_USAGE;
+        char gerr[512] = "";
+        edgellm_status gst = edgellm_grammar_from_json_schema(text, &grammar, gerr, sizeof gerr);
+        free(text);
+        if (gst != EDGELLM_OK) {
+            cli_err(CMD, "%s: %s", schema_path, gerr);
+            return CLI_USAGE;
+        }
+    }
 
     char err[512];
     struct edgellm_model_params mp = edgellm_model_default_params();
@@ -123,6 +174,7 @@ int cmd_bench(int argc, char **argv) {
     double t0 = now_s();
     if (edgellm_model_load(path, &mp, &model, err, sizeof err) != EDGELLM_OK) {
         cli_err(CMD, "%s", err);
+        edgellm_grammar_free(grammar);
         return CLI_RUNTIME;
     }
     double load_s = now_s() - t0;
@@ -140,6 +192,7 @@ int cmd_bench(int argc, char **argv) {
     if (edgellm_context_new(model, &cp, &ctx, err, sizeof err) != EDGELLM_OK) {
         cli_err(CMD, "%s", err);
         edgellm_model_free(model);
+        edgellm_grammar_free(grammar);
         return CLI_RUNTIME;
     }
 
@@ -198,6 +251,49 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!finite) cli_err(CMD, "warning: the model produced non-finite logits; the timings may not be meaningful");
 
+    /* --json-schema: the same greedy sample-and-feed-back loop without and with the grammar,
+     * alternated within each run so that both see the same machine load (from an empty cache:
+     * --depth applies to pp/tg only) */
+    double tgs_s = 0, tgc_s = 0, mask_p50 = 0, mask_p99 = 0;
+    if (grammar) {
+        for (long i = 0; i < pp; i++) pos[i] = (int32_t)i;
+        struct edgellm_sampler_params sp = edgellm_sampler_default_params();
+        sp.temperature = 0.0f;
+        sp.repeat_penalty = 1.0f;
+        struct edgellm_sampler *plain = NULL, *con = NULL;
+        float *lat = malloc((size_t)(tg * reps) * sizeof *lat);
+        double *sa = malloc((size_t)reps * sizeof *sa), *co = malloc((size_t)reps * sizeof *co);
+        edgellm_status st = edgellm_sampler_new(&sp, n_vocab, &plain);
+        if (st == EDGELLM_OK) st = edgellm_sampler_new(&sp, n_vocab, &con);
+        if (st == EDGELLM_OK) st = edgellm_sampler_set_grammar(con, model, grammar);
+        if (st != EDGELLM_OK || !lat || !sa || !co) {
+            cli_err(CMD, "cannot set up the constrained sampler: %s", edgellm_status_str(st));
+            rc = CLI_RUNTIME;
+        }
+        for (long r = 0; r < reps && rc == CLI_OK; r++) {
+            /* ABBA order over the runs, so that a drift in machine load weighs on both alike */
+            if (r % 2 == 0) sa[r] = bench_sampled(ctx, model, plain, tok, pos, want, pp, tg, NULL);
+            co[r] = bench_sampled(ctx, model, con, tok, pos, want, pp, tg, lat + r * tg);
+            if (r % 2 == 1) sa[r] = bench_sampled(ctx, model, plain, tok, pos, want, pp, tg, NULL);
+            if (sa[r] < 0 || co[r] < 0) {
+                cli_err(CMD, "sampled generation failed");
+                rc = CLI_RUNTIME;
+            }
+        }
+        if (rc == CLI_OK) {
+            tgs_s = median(sa, (int)reps);
+            tgc_s = median(co, (int)reps);
+            long n = tg * reps;
+            qsort(lat, (size_t)n, sizeof *lat, cmp_float);
+            mask_p50 = lat[n / 2];
+            mask_p99 = lat[(long)((double)(n - 1) * 0.99)];
+        }
+        free(lat), free(sa), free(co);
+        edgellm_sampler_free(plain);
+        edgellm_sampler_free(con);
+        if (rc != CLI_OK) goto done;
+    }
+
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss = (double)ru.ru_maxrss / 1024.0;
@@ -222,6 +318,9 @@ int cmd_bench(int argc, char **argv) {
                threads, edgellm_isa(), kv_name(kv), depth, pp, tg, reps, pp_s, tg_s, ttft_ms, load_s, start_to_first_s, rss,
                wgb, dec_gb_s);
         if (have_mb) printf(",\"membw_gb_s\":%.2f,\"decode_bw_frac\":%.3f", mb.gb_s, dec_gb_s / mb.gb_s);
+        if (grammar)
+            printf(",\"tg_tok_s_sampled\":%.2f,\"tg_tok_s_constrained\":%.2f,\"mask_us_p50\":%.1f,\"mask_us_p99\":%.1f",
+                   tgs_s, tgc_s, mask_p50, mask_p99);
         printf("}\n");
     } else {
         printf("model          %s\n", name);
@@ -237,10 +336,16 @@ int cmd_bench(int argc, char **argv) {
         if (have_mb) printf(", %.0f%% of the machine's %.2f GB/s (bench --membw)", 100.0 * dec_gb_s / mb.gb_s, mb.gb_s);
         printf("\n");
         printf("peak RSS       %10.1f MiB\n", rss);
+        if (grammar) {
+            printf("sampled  tg%-5ld %10.2f tok/s (greedy, fed back)\n", tg, tgs_s);
+            printf("schema   tg%-5ld %10.2f tok/s (%.3fx), sample+accept p50 %.1f us, p99 %.1f us\n", tg, tgc_s,
+                   tgs_s > 0 ? tgc_s / tgs_s : 0.0, mask_p50, mask_p99);
+        }
     }
 done:
     free(tok), free(pos), free(fill), free(want), free(pps), free(tgs), free(ttft);
     edgellm_context_free(ctx);
     edgellm_model_free(model);
+    edgellm_grammar_free(grammar);
     return rc;
 }

@@ -25,7 +25,9 @@ static const char *const usage_text =
     "  --stop S                 stop when the output contains S (not printed); repeatable\n"
     "  --parse-special          turn control-token texts in the prompt into their ids\n"
     "  --ignore-eos             go on after end-of-generation tokens\n"
-    "  --verbose                print timings and the prompt's token ids on stderr\n"
+    "  --grammar-file F.gbnf    constrain the output to a GBNF grammar (root rule \"root\")\n"
+    "  --json-schema F.json     constrain the output to JSON valid against a JSON schema\n"
+        "  --verbose                print timings and the prompt's token ids on stderr\n"
     RUN_OPTIONS_HELP;
 
 /* ------------------------------------------------------------------------- */
@@ -197,7 +199,8 @@ enum run_end run_generate(struct run_gen *g) {
         const float *logits = edgellm_context_logits(ctx, 0);
         if (!logits) { g->status = EDGELLM_ERR_ARG; end = RUN_END_ERROR; break; }
         edgellm_token tok = edgellm_sampler_sample(g->sampler, logits);
-        edgellm_sampler_accept(g->sampler, tok);
+        edgellm_status ast = tok < 0 ? EDGELLM_ERR_NOMEM : edgellm_sampler_accept(g->sampler, tok);
+        if (ast != EDGELLM_OK) { g->status = ast; end = RUN_END_ERROR; break; }
         if (!g->ignore_eos && edgellm_token_is_eog(g->model, tok)) { end = RUN_END_EOG; break; }
         g->n_generated++;
         int rc = cli_emit_token(g->detok, g->ts, tok, g->fn, g->user);
@@ -323,8 +326,27 @@ static void run_print(void *user, edgellm_text_kind kind, const char *text, size
     fflush(stdout);
 }
 
+/* Compiles --grammar-file / --json-schema; NULL with a message (line and column) on failure. */
+static struct edgellm_grammar *run_load_grammar(const char *cmd, const char *path, int is_schema) {
+    size_t len = 0;
+    char *text = cli_read_file(cmd, path, &len);
+    if (!text) return NULL;
+    struct edgellm_grammar *g = NULL;
+    char err[512] = "";
+    edgellm_status st = strlen(text) != len ? EDGELLM_ERR_FORMAT
+                        : is_schema ? edgellm_grammar_from_json_schema(text, &g, err, sizeof err)
+                                    : edgellm_grammar_from_gbnf(text, NULL, &g, err, sizeof err);
+    free(text);
+    if (st != EDGELLM_OK) {
+        cli_err(cmd, "%s: %s", path, err[0] ? err : "contains a NUL byte");
+        return NULL;
+    }
+    return g;
+}
+
 int cmd_run(int argc, char **argv) {
     const char *cmd = "run", *model_path = NULL, *prompt = NULL, *system = NULL;
+    const char *grammar_file = NULL, *schema_file = NULL;
     int chat = 0, no_think = 0, parse_special = 0, ignore_eos = 0, verbose = 0, n_stops = 0;
     struct run_opts o;
     run_opts_init(&o);
@@ -344,6 +366,10 @@ int cmd_run(int argc, char **argv) {
             if (!(system = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
         } else if (!strcmp(a, "--stop")) {
             if (!(stops[n_stops++] = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
+        } else if (!strcmp(a, "--grammar-file")) {
+            if (!(grammar_file = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
+        } else if (!strcmp(a, "--json-schema")) {
+            if (!(schema_file = cli_value(cmd, argc, argv, &i))) { free(stops); return CLI_USAGE; }
         } else if (!strcmp(a, "--chat")) chat = 1;
         else if (!strcmp(a, "--no-think")) no_think = 1;
         else if (!strcmp(a, "--parse-special")) parse_special = 1;
@@ -362,6 +388,16 @@ int cmd_run(int argc, char **argv) {
     }
     if (system && !chat) {
         cli_err(cmd, "--system needs --chat (the system message goes into the chat template)");
+        free(stops);
+        return CLI_USAGE;
+    }
+    if (grammar_file && schema_file) {
+        cli_err(cmd, "--grammar-file and --json-schema exclude each other");
+        free(stops);
+        return CLI_USAGE;
+    }
+    struct edgellm_grammar *grammar = NULL;
+    if ((grammar_file || schema_file) && !(grammar = run_load_grammar(cmd, grammar_file ? grammar_file : schema_file, !grammar_file))) {
         free(stops);
         return CLI_USAGE;
     }
@@ -415,6 +451,14 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     for (int32_t i = 0; i < n_toks; i++) edgellm_sampler_accept(smp, ptoks[i]);
+    if (grammar) {
+        /* the grammar applies from the first generated token, and must finish within -n */
+        if ((st = edgellm_sampler_set_grammar(smp, m, grammar)) != EDGELLM_OK) {
+            cli_err(cmd, "cannot set up the grammar: %s", edgellm_status_str(st));
+            goto done;
+        }
+        edgellm_sampler_set_budget(smp, (int32_t)o.n_predict);
+    }
 
     double t0 = run_now();
     st = run_decode(ctx, ptoks, n_toks);
@@ -465,6 +509,7 @@ done:
     free(toks);
     edgellm_chat_prompt_free(&cprompt);
     edgellm_model_free(m);
+    edgellm_grammar_free(grammar);
     free(stops);
     return rc;
 }

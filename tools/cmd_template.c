@@ -11,7 +11,7 @@
 static const char *const usage_text =
     "usage: edgellm template (-m MODEL.gguf | --template FILE.jinja) --messages FILE.json\n"
     "                        [--add-generation-prompt] [--bos-token S] [--eos-token S]\n"
-    "                        [--date YYYY-MM-DD] [--kwarg NAME=JSON]...\n"
+    "                        [--date YYYY-MM-DD] [--kwarg NAME=JSON]... [--tools FILE.json]\n"
     "\n"
     "Prints the rendered prompt exactly (no newline added).\n"
     "  -m, --model FILE         use the chat template stored in this GGUF file\n"
@@ -21,7 +21,9 @@ static const char *const usage_text =
     "  --bos-token S            value of bos_token (undefined when absent)\n"
     "  --eos-token S            value of eos_token (undefined when absent)\n"
     "  --date YYYY-MM-DD        the date strftime_now sees (default: today)\n"
-    "  --kwarg NAME=JSON        an extra template variable, e.g. --kwarg enable_thinking=true\n";
+    "  --kwarg NAME=JSON        an extra template variable, e.g. --kwarg enable_thinking=true\n"
+    "  --tools FILE.json        a JSON list of tools passed as the variable tools (absent: undefined,\n"
+    "                           as Hugging Face does)\n";
 
 #define MAX_KWARGS 64
 
@@ -73,7 +75,7 @@ static char *build_kwargs(const char *cmd, const char **kw, int n_kw, int *usage
 }
 
 int cmd_template(int argc, char **argv) {
-    const char *cmd = "template", *model_path = NULL, *template_path = NULL, *messages_path = NULL;
+    const char *cmd = "template", *model_path = NULL, *template_path = NULL, *messages_path = NULL, *tools_path = NULL;
     const char *kw[MAX_KWARGS];
     int n_kw = 0;
     struct edgellm_template_params p = edgellm_template_default_params();
@@ -96,6 +98,8 @@ int cmd_template(int argc, char **argv) {
             if (!(p.eos_token = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
         } else if (!strcmp(a, "--date")) {
             if (!(p.date = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
+        } else if (!strcmp(a, "--tools")) {
+            if (!(tools_path = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
         } else if (!strcmp(a, "--kwarg")) {
             const char *v = cli_value(cmd, argc, argv, &i);
             if (!v) return CLI_USAGE;
@@ -131,6 +135,35 @@ int cmd_template(int argc, char **argv) {
     if (n_kw) {
         int usage_error = 0;
         if (!(kwargs = build_kwargs(cmd, kw, n_kw, &usage_error))) return usage_error ? CLI_USAGE : CLI_RUNTIME;
+        p.kwargs_json = kwargs;
+    }
+    if (tools_path) {
+        /* {"tools": FILE, the --kwarg members...}: checked as JSON by rendering an empty template */
+        size_t tlen = 0;
+        char *tools = cli_read_file(cmd, tools_path, &tlen);
+        if (!tools) { free(kwargs); return CLI_USAGE; }
+        const char *t = tools;
+        while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
+        size_t klen = kwargs ? strlen(kwargs) : 0;
+        char *merged = malloc(tlen + klen + 16);
+        int bad = strlen(tools) != tlen || *t != '[';
+        if (merged && !bad) {
+            sprintf(merged, "{\"tools\": %s%s%s", tools, klen > 2 ? ", " : "}", klen > 2 ? kwargs + 1 : "");
+            struct edgellm_template_params tp = edgellm_template_default_params();
+            tp.kwargs_json = merged;
+            char terr[256], *tout = NULL;
+            if (edgellm_template_render("", "[]", &tp, &tout, terr, sizeof terr) != EDGELLM_OK) bad = 1;
+            edgellm_free(tout);
+        }
+        free(tools);
+        free(kwargs);
+        kwargs = merged;
+        if (!merged || bad) {
+            if (merged) cli_err(cmd, "%s: expected a JSON list of tools", tools_path);
+            else cli_err(cmd, "out of memory");
+            free(kwargs);
+            return merged ? CLI_USAGE : CLI_RUNTIME;
+        }
         p.kwargs_json = kwargs;
     }
     int rc = CLI_RUNTIME;

@@ -5,12 +5,15 @@
  * surviving candidates — sorted only after top-k (a k-heap, not a full sort); top-p without top-k
  * buckets the logits instead of sorting 150k of them; `ring` is the penalty window with `counts`
  * [n_vocab] kept in step with it. All of it is allocated in _new: nothing per token. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "edgellm.h"
 #include "core/util.h"
+#include "grammar/grammar.h"
+#include "model/model.h"
 
 struct sampler_cand {
     float logit;
@@ -18,6 +21,7 @@ struct sampler_cand {
 };
 
 #define SAMPLER_BUCKETS 1024
+#define SAMPLER_GREEDY_TRY 64 /* greedy under a grammar: candidates checked before a full mask */
 
 struct edgellm_sampler {
     struct edgellm_sampler_params p;
@@ -33,6 +37,8 @@ struct edgellm_sampler {
     struct edgellm_logit_bias *bias; /* [n_bias] the params' logit_bias entries with valid token ids */
     int32_t n_bias;
     double bucket_mass[SAMPLER_BUCKETS]; /* top-p scratch: probability mass per logit bucket */
+    struct gmatch *gm;          /* the grammar's matcher, or NULL */
+    int32_t n_left;             /* token budget (< 0: none) */
 };
 
 /* The 1.0 layout (include/edgellm.h): a caller's struct_size must reach at least this far. */
@@ -86,6 +92,7 @@ edgellm_status edgellm_sampler_new(const struct edgellm_sampler_params *params, 
     if (!s) return EDGELLM_ERR_NOMEM;
     s->p = p;
     s->n_vocab = n_vocab;
+    s->n_left = -1;
     size_t n = (size_t)n_vocab;
     s->work = malloc(n * sizeof *s->work);
     s->cand = malloc(n * sizeof *s->cand);
@@ -114,6 +121,7 @@ void edgellm_sampler_free(struct edgellm_sampler *s) {
     free(s->counts);
     free(s->seen);
     free(s->ring);
+    gmatch_free(s->gm);
     free(s->bias);
     free(s);
 }
@@ -123,10 +131,40 @@ void edgellm_sampler_reset(struct edgellm_sampler *s) {
     memset(s->counts, 0, (size_t)s->n_vocab * sizeof *s->counts);
     s->n_ring = s->ring_head = 0;
     sampler_seed(s);
+    gmatch_reset(s->gm);
 }
 
-void edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token tok) {
-    if (!s || !s->ring || tok < 0 || tok >= s->n_vocab) return;
+edgellm_status edgellm_sampler_set_grammar(struct edgellm_sampler *s, const struct edgellm_model *model,
+                                           const struct edgellm_grammar *g) {
+    if (!s) return EDGELLM_ERR_ARG;
+    if (!g) {
+        gmatch_free(s->gm);
+        s->gm = NULL;
+        return EDGELLM_OK;
+    }
+    if (!model || edgellm_model_n_vocab(model) != s->n_vocab) return EDGELLM_ERR_ARG;
+    struct gmatch *m;
+    edgellm_status st = gmatch_new(g, model_vocab(model), &m, NULL, 0);
+    if (st != EDGELLM_OK) return st;
+    gmatch_free(s->gm);
+    s->gm = m;
+    return EDGELLM_OK;
+}
+
+void edgellm_sampler_set_budget(struct edgellm_sampler *s, int32_t n_left) {
+    if (s) s->n_left = n_left < 0 ? -1 : n_left;
+}
+
+int edgellm_sampler_grammar_complete(const struct edgellm_sampler *s) { return s && s->gm && gmatch_complete(s->gm); }
+
+edgellm_status edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token tok) {
+    if (!s || tok < 0 || tok >= s->n_vocab) return EDGELLM_ERR_ARG;
+    if (s->gm) {
+        edgellm_status st = gmatch_accept(s->gm, tok);
+        if (st != EDGELLM_OK) return st;
+    }
+    if (s->n_left > 0) s->n_left--;
+    if (!s->ring) return EDGELLM_OK;
     int32_t cap = s->p.penalty_last_n;
     if (s->n_ring == cap) {
         s->counts[s->ring[s->ring_head]]--;
@@ -136,6 +174,7 @@ void edgellm_sampler_accept(struct edgellm_sampler *s, edgellm_token tok) {
     s->ring[s->ring_head] = tok;
     s->ring_head = (s->ring_head + 1) % cap;
     s->counts[tok]++;
+    return EDGELLM_OK;
 }
 
 /* As llama.cpp: the repetition penalty pushes a logit toward "less likely" whatever its sign;
@@ -211,7 +250,7 @@ static int32_t sampler_top_p(struct edgellm_sampler *s, int32_t n, int sorted, f
         if (span > 0.0f) {
             float scale = (float)SAMPLER_BUCKETS / span;
             memset(s->bucket_mass, 0, sizeof s->bucket_mass);
-#define BUCKET(l) ((int32_t)((mx - (l)) * scale) < SAMPLER_BUCKETS ? (int32_t)((mx - (l)) * scale) : SAMPLER_BUCKETS - 1)
+#define BUCKET(l) ((mx - (l)) * scale < (float)SAMPLER_BUCKETS ? (int32_t)((mx - (l)) * scale) : SAMPLER_BUCKETS - 1)
             for (int32_t i = 0; i < n; i++) s->bucket_mass[BUCKET(cand[i].logit)] += e[i];
             int32_t k = 0;
             while (k < SAMPLER_BUCKETS - 1 && cum + s->bucket_mass[k] < target) cum += s->bucket_mass[k++];
@@ -250,23 +289,17 @@ static edgellm_token sampler_argmax(const float *x, int32_t n) {
     return best;
 }
 
-edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *logits) {
-    if (!s || !logits) return -1;
+/* The chain over x [n_vocab]; masked: x is s->work with -inf at the tokens the grammar forbids
+ * (n_allowed of them are not), which are never candidates. */
+static edgellm_token sampler_chain(struct edgellm_sampler *s, const float *x, int masked, int32_t n_allowed) {
     int32_t nv = s->n_vocab;
-    const float *x = logits;
-    if (sampler_has_penalties(s) || s->n_bias) {
-        memcpy(s->work, logits, (size_t)nv * sizeof *s->work);
-        for (int32_t i = 0; i < s->n_bias; i++) s->work[s->bias[i].token] += s->bias[i].bias;
-        if (sampler_has_penalties(s)) sampler_apply_penalties(s);
-        x = s->work;
-    }
     if (!(s->p.temperature > 0.0f)) return sampler_argmax(x, nv);
 
     int32_t n = 0;
     int sorted = 0;
     int top_p = s->p.top_p < 1.0f, min_p = s->p.min_p > 0.0f;
     float mx;
-    if (s->p.top_k > 0 && s->p.top_k < nv) {
+    if (s->p.top_k > 0 && s->p.top_k < (masked ? n_allowed : nv)) {
         n = s->p.top_k;
         sampler_top_k(s->cand, x, nv, n);
         sorted = 1;
@@ -275,8 +308,14 @@ edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *log
         mx = x[sampler_argmax(x, nv)];
         /* Without top-p, min-p can filter while the candidates are collected. */
         float thr = !top_p && min_p ? mx + logf(s->p.min_p) : -INFINITY;
+        if (masked && thr == -INFINITY) thr = -FLT_MAX;
         for (int32_t i = 0; i < nv; i++)
             if (x[i] >= thr) s->cand[n++] = (struct sampler_cand){x[i], i};
+        if (n == 0 && masked) { /* every allowed logit is NaN / -inf (a -inf bias): the first allowed token */
+            int32_t n_ids = 0;
+            const int32_t *ids = gmatch_mask_ids(s->gm, &n_ids);
+            return n_ids > 0 ? ids[0] : -1;
+        }
         if (n == 0) return sampler_argmax(x, nv); /* all NaN / -inf */
     }
     if (top_p && n > 1) n = sampler_top_p(s, n, sorted, mx, s->p.top_p > 0.0f ? s->p.top_p : 0.0f);
@@ -302,4 +341,65 @@ edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *log
         if (u < cum) return s->cand[i].id;
     }
     return s->cand[n - 1].id; /* u rounded up to z */
+}
+
+/* The tokens the grammar allows as -inf-masked logits in s->work; returns how many are allowed
+ * (-1: out of memory). */
+static int32_t sampler_mask(struct edgellm_sampler *s, const float *x) {
+    const uint8_t *allow = gmatch_mask(s->gm, s->n_left);
+    if (!allow) return -1;
+    int32_t n = 0;
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        s->work[i] = allow[i] ? x[i] : -INFINITY;
+        n += allow[i];
+    }
+    return n;
+}
+
+edgellm_token edgellm_sampler_sample(struct edgellm_sampler *s, const float *logits) {
+    if (!s || !logits) return -1;
+    int32_t nv = s->n_vocab;
+    const float *x = logits;
+    if (sampler_has_penalties(s) || s->n_bias) {
+        /* logit bias, then penalties, then (below) the grammar's mask over the result */
+        memcpy(s->work, logits, (size_t)nv * sizeof *s->work);
+        for (int32_t i = 0; i < s->n_bias; i++) s->work[s->bias[i].token] += s->bias[i].bias;
+        if (sampler_has_penalties(s)) sampler_apply_penalties(s);
+        x = s->work;
+    }
+    if (!s->gm) return sampler_chain(s, x, 0, nv);
+    int greedy = !(s->p.temperature > 0.0f);
+    int plain_temp = !greedy && !(s->p.top_k > 0 && s->p.top_k < nv) && !(s->p.top_p < 1.0f) && !(s->p.min_p > 0.0f);
+    if (greedy) {
+        /* the best allowed token: the best of all when allowed, else the best of the allowed
+         * list (lowest id among equals, as argmax over the masked logits) */
+        edgellm_token t = sampler_argmax(x, nv);
+        if (gmatch_check(s->gm, t, s->n_left)) return t;
+        if (!gmatch_mask_cached(s->gm, s->n_left)) {
+            /* no mask at hand (a walk over the vocabulary): the first allowed of the best
+             * SAMPLER_GREEDY_TRY tokens, in the argmax order (best first, lower id among equals) */
+            int32_t k = nv < SAMPLER_GREEDY_TRY ? nv : SAMPLER_GREEDY_TRY;
+            sampler_top_k(s->cand, x, nv, k);
+            for (int32_t i = 1; i < k; i++)
+                if (gmatch_check(s->gm, s->cand[i].id, s->n_left)) return s->cand[i].id;
+        }
+        if (!gmatch_mask(s->gm, s->n_left)) return -1;
+        int32_t n = 0;
+        const int32_t *ids = gmatch_mask_ids(s->gm, &n);
+        edgellm_token best = -1;
+        for (int32_t i = 0; i < n; i++) {
+            int32_t id = ids[i];
+            if (best < 0 || x[id] > x[best] || (x[id] == x[best] && id < best)) best = id;
+        }
+        return best;
+    } else if (plain_temp) {
+        /* a draw from p, kept when allowed, else a draw from p restricted to the allowed set:
+         * P(t) = p(t) + (1 - A) p(t) / A = p(t) / A, the masked distribution */
+        edgellm_token t = sampler_chain(s, x, 0, nv);
+        if (gmatch_check(s->gm, t, s->n_left)) return t;
+    }
+    int32_t n = sampler_mask(s, x);
+    if (n < 0) return -1;
+    if (n == 0) return -1; /* nothing allowed (the grammar is finished and the model has no end token) */
+    return sampler_chain(s, s->work, 1, n);
 }

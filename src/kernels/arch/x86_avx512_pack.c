@@ -183,68 +183,120 @@ AI __m512i kp_b32(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* 8 dot products of 4 elements: q[t] against activation bytes y[4t..4t+3], onto acc. */
-AI __m512i kp_dot8(__m512i acc, const __m512i q[8], const int8_t *y) {
-    _Pragma("GCC unroll 16")
-    for (int t = 0; t < 8; t++) acc = _mm512_dpbusd_epi32(acc, q[t], kp_b32(y + 4 * t));
+/* acc += q · (the 4 activation bytes at y, broadcast), the broadcast as vpdpbusd's {1to16}
+ * memory operand (compilers emit a separate vpbroadcastd for _mm512_set1_epi32). */
+AI __m512i kp_dpb(__m512i acc, __m512i q, const int8_t *y) {
+#if defined(__GNUC__)
+    __asm__("vpdpbusd %[y]%{1to16%}, %[q], %[acc]" : [acc] "+v"(acc) : [q] "v"(q), [y] "m"(*(const int32_t *)(const void *)y));
     return acc;
+#else
+    return _mm512_dpbusd_epi32(acc, q, kp_b32(y));
+#endif
 }
 
-/* One group of 16 rows against NC tokens. kind: 0 Q4_0, 1 Q8_0 (Q8_0 activations), 2 Q4_K,
- * 3 Q6_K (Q8_K activations). */
-AI void kp_group(int kind, int nsb, const uint8_t *pk, const uint8_t *x, size_t nbx, const struct kern_aux *aux,
-                 size_t naux, const int NC, float *s, size_t lds) {
+/* NG (1..3) groups of 16 rows against NC tokens (kind: 0 Q4_0, 1 Q8_0 with Q8_0 activations,
+ * 2 Q4_K, 3 Q6_K with Q8_K activations), in passes of up to
+ * KP_CP tokens. Per 4-element slice a token's activation bytes are broadcast once and feed one
+ * vpdpbusd per group, so three groups cut the broadcast loads per vpdpbusd to a third (the load ports, not
+ * the multipliers, bound the one-group tile). Live: 2 * NG * KP_CP accumulators + NG quants. */
+enum { KP_CP = 6, KP_CP3 = 4 };
+AI void kp_group2(int kind, int NG, int nsb, const uint8_t *pk, size_t pgs, const uint8_t *x, size_t nbx,
+                  const struct kern_aux *aux, size_t naux, const int NC, float *s, size_t lds) {
     const size_t gb = kind <= 1 ? KP_B32 : KP_B32X, wo = kind <= 1 ? 64 : 128;
-    __m512 acc[KERN_TILE_C_MAX];
-    _Pragma("GCC unroll 16")
-    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
-    for (int i = 0; i < nsb; i++) {
-        const uint8_t *g = pk + (size_t)i * gb;
-        const __m512 sc = _mm512_loadu_ps((const float *)g);
-        const __m512 ex = kind <= 1 ? sc : _mm512_loadu_ps((const float *)(g + 64));
-        __m512i q[8];
+    const int CP = NG == 3 ? KP_CP3 : KP_CP;
+    /* Q6_K: two halves of 16 elements, each with its own scale (scale / extra) and offset (o0 /
+     * o1); the other types: one half of 32 */
+    const int NH = kind == 3 ? 2 : 1, TH = 8 / NH;
+    _Pragma("GCC unroll 4")
+    for (int c0 = 0; c0 < NC; c0 += CP) {
+        const int np = NC - c0 < CP ? NC - c0 : CP;
+        __m512 acc[3][KP_CP];
         _Pragma("GCC unroll 16")
-        for (int t = 0; t < 8; t++) q[t] = _mm512_loadu_si512(g + wo + 64 * t);
-        _Pragma("GCC unroll 16")
-        for (int c = 0; c < NC; c++) {
-            const struct kern_aux *a = aux + (size_t)c * naux + i;
-            const int8_t *y = kind <= 1
-                ? (const int8_t *)(x + (size_t)c * nbx + (size_t)i * sizeof(block_q8_0) + offsetof(block_q8_0, qs))
-                : (const int8_t *)(x + (size_t)c * nbx + (size_t)(i / 8) * sizeof(block_q8_K) + offsetof(block_q8_K, qs)) + 32 * (i % 8);
-            if (kind == 3) {
-                __m512i p0 = _mm512_set1_epi32(a->o0), p1 = _mm512_set1_epi32(a->o1);
+        for (int c = 0; c < np; c++) acc[0][c] = acc[1][c] = acc[2][c] = _mm512_setzero_ps();
+        for (int i = 0; i < nsb; i++) {
+            const uint8_t *g0 = pk + (size_t)i * gb, *g1 = g0 + pgs, *g2 = g1 + pgs;
+            const int8_t *y[KP_CP];
+            const struct kern_aux *a[KP_CP];
+            _Pragma("GCC unroll 16")
+            for (int c = 0; c < np; c++) {
+                a[c] = aux + (size_t)(c0 + c) * naux + i;
+                y[c] = kind <= 1
+                    ? (const int8_t *)(x + (size_t)(c0 + c) * nbx + (size_t)i * sizeof(block_q8_0) + offsetof(block_q8_0, qs))
+                    : (const int8_t *)(x + (size_t)(c0 + c) * nbx + (size_t)(i / 8) * sizeof(block_q8_K) + offsetof(block_q8_K, qs)) + 32 * (i % 8);
+            }
+            _Pragma("GCC unroll 2")
+            for (int hf = 0; hf < NH; hf++) {
+                __m512i p[3][KP_CP];
                 _Pragma("GCC unroll 16")
-                for (int t = 0; t < 4; t++) p0 = _mm512_dpbusd_epi32(p0, q[t], kp_b32(y + 4 * t));
+                for (int c = 0; c < np; c++) {
+                    p[0][c] = _mm512_set1_epi32(kind == 0 || (kind == 3 && !hf) ? a[c]->o0 : kind == 1 || kind == 3 ? a[c]->o1 : 0);
+                    p[1][c] = p[2][c] = p[0][c];
+                }
                 _Pragma("GCC unroll 16")
-                for (int t = 4; t < 8; t++) p1 = _mm512_dpbusd_epi32(p1, q[t], kp_b32(y + 4 * t));
-                const __m512 dy = _mm512_set1_ps(a->d);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_mul_ps(sc, dy), acc[c]);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_mul_ps(ex, dy), acc[c]);
-            } else {
-                const __m512i p = kp_dot8(_mm512_set1_epi32(kind == 0 ? a->o0 : kind == 1 ? a->o1 : 0), q, y);
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(sc, _mm512_set1_ps(a->d)), acc[c]);
-                if (kind == 2) acc[c] = _mm512_fmadd_ps(ex, _mm512_set1_ps(a->bdy), acc[c]);
+                for (int t = hf * TH; t < hf * TH + TH; t++) {
+                    const __m512i q0 = _mm512_loadu_si512(g0 + wo + 64 * t);
+                    const __m512i q1 = NG > 1 ? _mm512_loadu_si512(g1 + wo + 64 * t) : q0;
+                    const __m512i q2 = NG > 2 ? _mm512_loadu_si512(g2 + wo + 64 * t) : q0;
+                    _Pragma("GCC unroll 16")
+                    for (int c = 0; c < np; c++) {
+                        if (NG > 1) {
+                            const __m512i b = kp_b32(y[c] + 4 * t);
+                            p[0][c] = _mm512_dpbusd_epi32(p[0][c], q0, b);
+                            p[1][c] = _mm512_dpbusd_epi32(p[1][c], q1, b);
+                            if (NG > 2) p[2][c] = _mm512_dpbusd_epi32(p[2][c], q2, b);
+                        } else {
+                            p[0][c] = kp_dpb(p[0][c], q0, y[c] + 4 * t);
+                        }
+                    }
+                }
+                _Pragma("GCC unroll 3")
+                for (int h = 0; h < NG; h++) {
+                    const uint8_t *g = h == 2 ? g2 : h ? g1 : g0;
+                    const __m512 sc = _mm512_loadu_ps((const float *)(g + 64 * hf)); /* Q6_K: scale, then extra */
+                    _Pragma("GCC unroll 16")
+                    for (int c = 0; c < np; c++) {
+                        acc[h][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[h][c]), _mm512_mul_ps(sc, _mm512_set1_ps(a[c]->d)), acc[h][c]);
+                        if (kind == 2)
+                            acc[h][c] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(g + 64)), _mm512_set1_ps(a[c]->bdy), acc[h][c]);
+                    }
+                }
             }
         }
+        _Pragma("GCC unroll 3")
+        for (int h = 0; h < NG; h++) {
+            _Pragma("GCC unroll 16")
+            for (int c = 0; c < np; c++) _mm512_storeu_ps(s + (size_t)(c0 + c) * lds + 16 * h, acc[h][c]);
+        }
     }
-    _Pragma("GCC unroll 16")
-    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + (size_t)c * lds, acc[c]);
 }
 
-#define KP_CASE(N) case N: kp_group(KIND, nsb, pk, x, nbx, aux, naux, N, so, lds); break;
+#define KP_CASE2(NGV, N) case N: kp_group2(KIND, NGV, nsb, pk, pgs, x, nbx, aux, naux, N, so, lds); break;
+#define KP_CASES2(NGV)                                                                                     \
+    KP_CASE2(NGV, 1) KP_CASE2(NGV, 2) KP_CASE2(NGV, 3) KP_CASE2(NGV, 4) KP_CASE2(NGV, 5) KP_CASE2(NGV, 6)   \
+    KP_CASE2(NGV, 7) KP_CASE2(NGV, 8) KP_CASE2(NGV, 9) KP_CASE2(NGV, 10) KP_CASE2(NGV, 11)                 \
+    KP_CASE2(NGV, 12) KP_CASE2(NGV, 13) KP_CASE2(NGV, 14) KP_CASE2(NGV, 15)                                \
+    default: kp_group2(KIND, NGV, nsb, pk, pgs, x, nbx, aux, naux, 16, so, lds); break;
+/* Groups three at a time (KERN_CHUNK_PF is 3 groups), then the remaining two or one. */
 #define KP_TILE(NAME, KIND_, GB)                                                                           \
     void NAME(int k, const void *packed, int ng, const void *vx, size_t nbx, const struct kern_aux *aux,  \
               size_t naux, int nc, float *s, size_t lds) {                                                 \
         enum { KIND = KIND_ };                                                                             \
         const int nsb = k / 32;                                                                            \
+        const size_t pgs = (size_t)nsb * (GB);                                                             \
         const uint8_t *x = vx;                                                                             \
-        for (int gi = 0; gi < ng; gi++) {                                                                  \
-            const uint8_t *pk = (const uint8_t *)packed + (size_t)gi * (size_t)nsb * (GB);                \
+        for (int gi = 0; gi < ng;) {                                                                       \
+            const uint8_t *pk = (const uint8_t *)packed + (size_t)gi * pgs;                                \
             float *so = s + gi * KERN_PACK_R;                                                              \
-            switch (nc) {                                                                                  \
-                KP_CASE(1) KP_CASE(2) KP_CASE(3) KP_CASE(4) KP_CASE(5) KP_CASE(6) KP_CASE(7) KP_CASE(8)   \
-                KP_CASE(9) KP_CASE(10) KP_CASE(11) KP_CASE(12) KP_CASE(13) KP_CASE(14) KP_CASE(15)        \
-            default: kp_group(KIND, nsb, pk, x, nbx, aux, naux, 16, so, lds); break;                       \
+            const int left = ng - gi;                                                                      \
+            if (left >= 3) {                                                                               \
+                switch (nc) { KP_CASES2(3) }                                                               \
+                gi += 3;                                                                                   \
+            } else if (left == 2) {                                                                        \
+                switch (nc) { KP_CASES2(2) }                                                               \
+                gi += 2;                                                                                   \
+            } else {                                                                                       \
+                switch (nc) { KP_CASES2(1) }                                                               \
+                gi++;                                                                                      \
             }                                                                                              \
         }                                                                                                  \
     }
