@@ -446,6 +446,23 @@ EDGELLM_API uint32_t edgellm_context_seq_len(const struct edgellm_context *ctx, 
  * read edgellm_context_seq_len to learn where to resume. */
 EDGELLM_API edgellm_status edgellm_context_seq_truncate(struct edgellm_context *ctx, int32_t seq_id, uint32_t n_keep);
 
+/* Context shift: forgets positions [n_keep, n_keep + n_discard) of a sequence and moves the later
+ * ones down by n_discard without recomputing them: their cached keys are rotated back by
+ * n_discard positions (RoPE layers only; every KV cache type, a Q8_0 row is dequantized, rotated
+ * and quantized again). The moved tokens keep the keys and values computed while the discarded
+ * ones were still there (as the reference engine's context shift does). seq_len becomes
+ * seq_len - n_discard. EDGELLM_ERR_ARG for a bad sequence or n_keep + n_discard > seq_len;
+ * EDGELLM_ERR_UNSUPPORTED (the sequence unchanged) when a sliding-window layer's ring no longer
+ * holds a position the shifted sequence needs: evaluate its tokens again instead. */
+EDGELLM_API edgellm_status edgellm_context_seq_shift(struct edgellm_context *ctx, int32_t seq_id, uint32_t n_keep,
+                                                     uint32_t n_discard);
+
+/* The tokens a sequence holds (positions 0 .. seq_len - 1): *n = seq_len, and the first
+ * min(n_max, seq_len) of them in out; EDGELLM_ERR_BUFFER_TOO_SMALL when n_max < seq_len (out may
+ * be NULL with n_max 0 to ask), EDGELLM_ERR_ARG for a bad sequence. */
+EDGELLM_API edgellm_status edgellm_context_seq_tokens(struct edgellm_context *ctx, int32_t seq_id, edgellm_token *out,
+                                                      int32_t n_max, int32_t *n);
+
 /* Sequence state: the tokens and KV cache of one sequence as a self-contained byte string
  * (versioned, with a checksum over every byte and the identity of the model: a hash of its GGUF
  * metadata, tensor table and a sample of every tensor's bytes), to save a conversation and resume

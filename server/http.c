@@ -155,6 +155,31 @@ static void route(struct server *s, struct MHD_Connection *c, struct conn *cn, c
         srv_reply_json(r, 200, json);
         return;
     }
+    if (!strcmp(url, "/metrics")) { /* always open: no key */
+        if (!get) goto bad_method;
+        srv_metrics_text(s, r);
+        return;
+    }
+    if (!strcmp(url, "/slots")) {
+        if (!get) goto bad_method;
+        srv_slots_json(s, r);
+        return;
+    }
+    if (!strncmp(url, "/slots/", 7)) {
+        if (!post) goto bad_method;
+        if (!authorized(s, c)) {
+            srv_reply_error(r, 401, "authentication_error", "missing or wrong API key (send 'Authorization: Bearer KEY')");
+            return;
+        }
+        char *end;
+        long id = strtol(url + 7, &end, 10);
+        if (end == url + 7 || *end || id < 0 || id >= s->n_parallel) {
+            srv_reply_error(r, 404, "not_found_error", "no slot %.40s (the server has %d)", url + 7, s->n_parallel);
+            return;
+        }
+        srv_slot_action(s, (int)id, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "action"), body, len, r);
+        return;
+    }
     if (is_api_path(url) && !authorized(s, c)) {
         srv_reply_error(r, 401, "authentication_error", "missing or wrong API key (send 'Authorization: Bearer KEY')");
         return;
@@ -191,6 +216,16 @@ bad_method:
     srv_reply_error(r, 405, "invalid_request_error", "method %s is not allowed on %.200s", method, url);
 }
 
+/* The endpoint label of /metrics: a known path, "/slots/{id}", or "other" (a bounded set). */
+static const char *metrics_endpoint(const char *url) {
+    static const char *const known[] = {"/", "/index.html", "/health", "/metrics", "/slots", "/v1/chat/completions",
+                                        "/v1/completions", "/v1/models", "/api/chat", "/api/generate", "/api/tags",
+                                        "/api/version"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(url, known[i])) return known[i];
+    return !strncmp(url, "/slots/", 7) ? "/slots/{id}" : "other";
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
     struct server *s = cls;
@@ -225,6 +260,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     struct srv_reply r = {0};
     route(s, c, cn, url, method, &r);
+    srv_metrics_request(s, metrics_endpoint(url), r.status);
     enum MHD_Result ret = send_reply(c, cn, &r);
     if (r.job) srv_job_unref(r.job); /* not handed to a response */
     sbuf_free(&r.body);

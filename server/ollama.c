@@ -31,6 +31,7 @@ static int parse_options(const cJSON *root, struct srv_job *job, long long *num_
     if (srvj_str(root, "model", &model, r) < 0) return -1;
     job->stream = 1;
     if (srvj_bool(root, "stream", &job->stream, r) < 0) return -1;
+    if (srvj_bool(root, "cache_prompt", &job->cache_prompt, r) < 0) return -1;
     /* Ollama's defaults */
     job->sp.temperature = 0.8f;
     job->sp.top_k = 40;
@@ -320,7 +321,11 @@ void ollama_emit_end(struct srv_job *job, const char *finish_reason) {
     cJSON_AddStringToObject(o, "done_reason", finish_reason);
     cJSON_AddNumberToObject(o, "total_duration", (double)(job->t_end_ns - job->t_start_ns));
     cJSON_AddNumberToObject(o, "load_duration", 0);
-    cJSON_AddNumberToObject(o, "prompt_eval_count", job->n_prompt);
+    cJSON_AddNumberToObject(o, "prompt_eval_count", job->n_evaluated); /* tokens evaluated, not those from the cache */
+    if (job->n_discarded) {
+        cJSON_AddTrueToObject(o, "context_shifted");
+        cJSON_AddNumberToObject(o, "n_discarded", job->n_discarded);
+    }
     cJSON_AddNumberToObject(o, "prompt_eval_duration", (double)(job->t_first_ns - job->t_start_ns));
     cJSON_AddNumberToObject(o, "eval_count", job->n_gen);
     cJSON_AddNumberToObject(o, "eval_duration", (double)(job->t_end_ns - job->t_first_ns));

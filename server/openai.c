@@ -278,6 +278,7 @@ static int parse_common(const cJSON *root, struct srv_job *job, long long *max_t
     if (srvj_stop(root, "stop", job, r) < 0) return -1;
     if (srvj_logit_bias(root, "logit_bias", job, r) < 0) return -1;
     if (srvj_bool(root, "ignore_eos", &job->ignore_eos, r) < 0) return -1;
+    if (srvj_bool(root, "cache_prompt", &job->cache_prompt, r) < 0) return -1;
     if ((rc = srvj_int(root, "n", 1, 1, &ll, r)) < 0) return -1;
     const cJSON *so = member(root, "stream_options");
     if (so) {
@@ -488,7 +489,9 @@ static void push_sse(struct srv_job *job, cJSON *o) {
     free(json);
 }
 
-/* One streaming chunk: a delta (text != NULL) or the end (finish != NULL). */
+static cJSON *timings(struct srv_job *job);
+
+/* One streaming chunk: a delta (text != NULL) or the end (finish != NULL, with the timings). */
 static void stream_chunk(struct srv_job *job, const char *key, const char *text, const char *finish) {
     cJSON *o = chunk_head(job);
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
@@ -509,15 +512,36 @@ static void stream_chunk(struct srv_job *job, const char *key, const char *text,
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
     else cJSON_AddNullToObject(c, "finish_reason");
     cJSON_AddItemToArray(choices, c);
+    if (finish) cJSON_AddItemToObject(o, "timings", timings(job));
     push_sse(job, o);
 }
+
+static void stream_chunk_end(struct srv_job *job, const char *finish) { stream_chunk(job, "content", NULL, finish); }
 
 static cJSON *usage(struct srv_job *job) {
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", job->n_prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", job->n_gen);
     cJSON_AddNumberToObject(u, "total_tokens", job->n_prompt + job->n_gen);
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", job->n_cached);
     return u;
+}
+
+/* llama.cpp-style timings, and whether a context shift dropped part of the conversation. */
+static cJSON *timings(struct srv_job *job) {
+    cJSON *t = cJSON_CreateObject();
+    double prompt_ms = (double)(job->t_first_ns - job->t_start_ns) * 1e-6, gen_ms = (double)(job->t_end_ns - job->t_first_ns) * 1e-6;
+    cJSON_AddNumberToObject(t, "cache_n", job->n_cached);
+    cJSON_AddNumberToObject(t, "prompt_n", job->n_evaluated);
+    cJSON_AddNumberToObject(t, "prompt_ms", prompt_ms);
+    cJSON_AddNumberToObject(t, "predicted_n", job->n_gen);
+    cJSON_AddNumberToObject(t, "predicted_ms", gen_ms);
+    if (job->n_discarded) {
+        cJSON_AddTrueToObject(t, "context_shifted");
+        cJSON_AddNumberToObject(t, "n_discarded", job->n_discarded);
+    }
+    return t;
 }
 
 void oai_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len) {
@@ -602,7 +626,7 @@ void oai_emit_end(struct srv_job *job, const char *finish_reason) {
     if (job->stream) {
         if (job->api == SRV_OAI_CHAT && job->tool_mode != SRV_TOOLS_OFF) stream_tool_end(job, &finish_reason);
         if (job->api == SRV_OAI_CHAT && !job->sent_head) stream_chunk(job, "content", NULL, NULL);
-        stream_chunk(job, "content", NULL, finish_reason);
+        stream_chunk_end(job, finish_reason);
         if (job->include_usage) {
             cJSON *o = chunk_head(job);
             cJSON_AddArrayToObject(o, "choices");
@@ -638,6 +662,7 @@ void oai_emit_end(struct srv_job *job, const char *finish_reason) {
     cJSON_AddStringToObject(c, "finish_reason", finish_reason);
     cJSON_AddItemToArray(choices, c);
     cJSON_AddItemToObject(o, "usage", usage(job));
+    cJSON_AddItemToObject(o, "timings", timings(job));
     char *json = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (json) srv_job_push(job, json, strlen(json));

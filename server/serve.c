@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -23,6 +24,13 @@ static void usage(FILE *f) {
             "  -t, --threads N    threads (default: all cores)\n"
             "  --api-key KEY      require 'Authorization: Bearer KEY' on /v1/* and /api/*\n"
             "  --kv-type T        KV cache type: f16 (default), f32, q8_0\n"
+            "  --keep N           tokens a context shift keeps (default: through the first system message,\n"
+            "                     else only BOS)\n"
+            "  --no-context-shift a prompt that does not fit is refused (400), an answer ends with \"length\"\n"
+            "                     when the context is full (default: drop the oldest half after --keep; an\n"
+            "                     answer without max_tokens still ends when the context is first full)\n"
+            "  --slot-save-path DIR  POST /slots/{id}?action=save|restore files go here; idle slots spill here\n"
+            "  --slot-spill-max N    spill files kept at most, oldest deleted first (default 16)\n"
             "  -h, --help         this text\n");
 }
 
@@ -37,7 +45,9 @@ static void model_id_from_path(const char *path, char *out, size_t size) {
 
 int cmd_serve(int argc, char **argv) {
     const char *cmd = "serve", *model_path = NULL, *host = "127.0.0.1", *api_key = NULL;
-    long port = 8080, parallel = 4, n_ctx = 0;
+    long port = 8080, parallel = 4, n_ctx = 0, keep = -1, spill_max = 16;
+    int no_shift = 0;
+    const char *save_path = NULL;
     int n_threads = 0;
     edgellm_kv_type kv = EDGELLM_KV_F16;
     for (int i = 1; i < argc; i++) {
@@ -63,6 +73,14 @@ int cmd_serve(int argc, char **argv) {
                 cli_err(cmd, "--api-key must not be empty");
                 return CLI_USAGE;
             }
+        } else if (!strcmp(a, "--keep")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 0, 1 << 24, &keep)) return CLI_USAGE;
+        } else if (!strcmp(a, "--no-context-shift")) {
+            no_shift = 1;
+        } else if (!strcmp(a, "--slot-save-path")) {
+            if (!(save_path = cli_value(cmd, argc, argv, &i))) return CLI_USAGE;
+        } else if (!strcmp(a, "--slot-spill-max")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_int(cmd, a, v, 0, 1 << 20, &spill_max)) return CLI_USAGE;
         } else if (!strcmp(a, "--kv-type")) {
             if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_kv_type(cmd, v, &kv)) return CLI_USAGE;
         } else {
@@ -85,6 +103,17 @@ int cmd_serve(int argc, char **argv) {
     s.model_path = model_path;
     s.api_key = api_key;
     s.n_parallel = (int)parallel;
+    s.keep = keep;
+    s.no_shift = no_shift;
+    s.slot_save_path = save_path;
+    s.slot_spill_max = (int)spill_max;
+    if (save_path) {
+        struct stat st;
+        if (stat(save_path, &st) || !S_ISDIR(st.st_mode)) {
+            cli_err(cmd, "--slot-save-path %s: not a directory", save_path);
+            return CLI_USAGE;
+        }
+    }
     model_id_from_path(model_path, s.model_id, sizeof(s.model_id));
     if (!(s.model = cli_load_model(cmd, model_path, 0))) return CLI_RUNTIME;
     s.desc.struct_size = (uint32_t)sizeof s.desc;
@@ -111,7 +140,9 @@ int cmd_serve(int argc, char **argv) {
     }
     s.n_ctx = edgellm_context_n_ctx(s.ctx);
     int rc = CLI_RUNTIME;
-    if (srv_engine_start(&s)) {
+    if (!(s.slot_info = calloc((size_t)parallel, sizeof *s.slot_info))) {
+        cli_err(cmd, "out of memory");
+    } else if (srv_engine_start(&s)) {
         cli_err(cmd, "cannot start the engine thread");
     } else {
         fprintf(stderr, "edgellm serve: %s, %d slots of %u tokens, %s\n", s.model_id, s.n_parallel,
@@ -121,5 +152,6 @@ int cmd_serve(int argc, char **argv) {
     }
     edgellm_context_free(s.ctx);
     edgellm_model_free(s.model);
+    free(s.slot_info);
     return rc;
 }

@@ -40,7 +40,7 @@ struct srv_job {
     int raw_text;                /* plain completion: no reasoning split, tags stay in the text */
     edgellm_token *prompt;
     int32_t n_prompt;
-    int32_t max_tokens;          /* already clamped to the slot's room */
+    int32_t max_tokens;          /* < 0: until the context is full; set to the limit at admission */
     struct edgellm_sampler_params sp;
     struct edgellm_grammar *grammar; /* response_format / format / tools: the output's constraint, or NULL */
     int tool_mode;               /* SRV_TOOLS_*: OFF = no call parsing */
@@ -53,6 +53,10 @@ struct srv_job {
     char model[128];
     int64_t created;             /* unix seconds */
     int64_t t_start_ns;          /* when the request was accepted */
+    int cache_prompt;            /* reuse a slot's cached prefix (request "cache_prompt", default 1) */
+    int max_tokens_given;        /* the request set max_tokens: generation may shift the context */
+    uint32_t keep;               /* tokens a context shift keeps (--keep, or through the system message) */
+    struct server *server;       /* set by srv_job_prepare (the engine counts the job in /metrics) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -67,6 +71,10 @@ struct srv_job {
     size_t content_sent;         /* streaming with tools: content bytes already sent */
     int32_t n_gen;
     int64_t t_first_ns, t_end_ns; /* prompt evaluated / finished */
+    int64_t t_last_tok_ns;       /* the previous token (inter-token latency) */
+    int32_t n_cached;            /* prompt tokens the slot's cache already held */
+    int32_t n_evaluated;         /* prompt tokens evaluated */
+    uint32_t n_discarded;        /* tokens of the conversation dropped by context shifts (0: none) */
 };
 
 struct srv_job *srv_job_new(void);
@@ -74,6 +82,35 @@ void srv_job_unref(struct srv_job *job);
 /* Appends bytes to the job's output queue and wakes its reader. */
 void srv_job_push(struct srv_job *job, const char *data, size_t len);
 void srv_job_cancel(struct srv_job *job);
+
+/* What GET /slots shows of a slot (engine writes, HTTP reads, under server.mu). */
+struct srv_slot_info {
+    int busy;
+    int32_t n_cached;                 /* tokens its cache holds */
+    uint64_t conversation_hits;       /* requests that reused part of its cache */
+    uint64_t cached_tokens_total, evaluated_tokens_total;
+    int spilled;                      /* its cache was written to the save path and the slot reused */
+};
+
+/* Counters of GET /metrics (under server.mu). */
+#define SRV_HIST_N 12
+struct srv_metrics {
+    uint64_t tokens_prompt, tokens_evaluated, tokens_cached, tokens_generated;
+    uint64_t ttft_bucket[SRV_HIST_N + 1], itl_bucket[SRV_HIST_N + 1]; /* last: +Inf */
+    uint64_t ttft_count, itl_count;
+    double ttft_sum, itl_sum;
+    struct srv_req_count { const char *endpoint; int status; uint64_t n; } req[64];
+    int n_req;
+};
+struct srv_reply;
+/* Counts a finished HTTP request (http.c) and a finished generation (slots.c). */
+void srv_metrics_request(struct server *s, const char *endpoint, int status);
+void srv_metrics_job(struct server *s, const struct srv_job *job);
+void srv_metrics_itl(struct server *s, double seconds);
+/* GET /metrics, GET /slots, POST /slots/{id}?action=save|restore (slots.c). */
+void srv_metrics_text(struct server *s, struct srv_reply *r);
+void srv_slots_json(struct server *s, struct srv_reply *r);
+void srv_slot_action(struct server *s, int slot_id, const char *action, const char *body, size_t len, struct srv_reply *r);
 
 struct server {
     struct edgellm_model *model;
@@ -93,6 +130,23 @@ struct server {
     int stopping;
     pthread_t engine;
     uint64_t next_id;
+
+    long keep;                   /* --keep, -1: through the first system message, else only BOS */
+    int no_shift;                /* --no-context-shift */
+    const char *slot_save_path;  /* --slot-save-path DIR, or NULL */
+    int slot_spill_max;          /* --slot-spill-max N */
+    struct srv_slot_info *slot_info; /* [n_parallel] */
+    struct srv_metrics metrics;
+    /* a save / restore request for the engine thread (under mu; the engine answers through cv) */
+    struct srv_slot_req *slot_req;
+};
+
+struct srv_slot_req {
+    int slot, restore;
+    char path[4200];
+    int status;                  /* 0 while pending, then the HTTP status */
+    char msg[512];
+    size_t bytes;
 };
 
 /* slots.c: the engine thread. */

@@ -122,7 +122,7 @@ expect 12 "" "logits no tokens" -- "$BIN" logits -m "$MODEL" --tokens "" -o "$T/
 
 # --- prompts ----------------------------------------------------------------------------------
 long=$(printf 'Once upon a time there was a little robot who liked to count the stars. %.0s' {1..10})
-expect 1 "context" "prompt longer than the context" -- "$BIN" run -m "$MODEL" -c 16 -p "$long" -n 4
+expect 1 "context" "prompt longer than the context" -- "$BIN" run -m "$MODEL" -c 16 -p "$long" -n 4 --no-context-shift
 # a misspelled kernel path is an error, never a silent fallback to another path
 expect 1 "EDGELLM_ISA" "misspelled EDGELLM_ISA" -- env EDGELLM_ISA=avx3 "$BIN" run -m "$MODEL" -p hello -n 4
 # invalid UTF-8: refused with one line, or tokenized byte-wise; never a crash

@@ -71,9 +71,13 @@ usage_case -m "$MODEL" -p x --system "no chat"
 "$BIN" run -m "$TMP/missing.gguf" -p x >/dev/null 2>"$TMP/err"
 rc=$?
 if [ $rc == 1 ] && [ -s "$TMP/err" ]; then ok; else bad "missing model: exit $rc"; fi
-"$BIN" run -m "$MODEL" -p "$PROMPT" -c 8 >/dev/null 2>"$TMP/err"
+"$BIN" run -m "$MODEL" -p "$PROMPT" -c 8 --no-context-shift >/dev/null 2>"$TMP/err"
 rc=$?
-if [ $rc == 1 ] && grep -q "context" "$TMP/err"; then ok; else bad "prompt longer than -c 8: exit $rc: $(cat "$TMP/err")"; fi
+if [ $rc == 1 ] && grep -q "context" "$TMP/err"; then ok; else bad "prompt longer than -c 8 (--no-context-shift): exit $rc: $(cat "$TMP/err")"; fi
+# with context shift (the default) the prompt is cut after --keep in whole halves of the context
+"$BIN" run -m "$MODEL" -p "$PROMPT" -c 8 -n 2 --temp 0 >/dev/null 2>"$TMP/err"
+rc=$?
+if [ $rc == 0 ] && grep -q "context shifted: .* dropped from it" "$TMP/err"; then ok; else bad "prompt longer than -c 8, shifted: exit $rc: $(cat "$TMP/err")"; fi
 
 # 8. invalid UTF-8 in the prompt is tokenized as bytes, not a crash
 "$BIN" run -m "$MODEL" -p $'\xff\xfe\xc3 abc \xe2\x82' -n 4 --temp 0 >/dev/null 2>"$TMP/err"
@@ -81,9 +85,17 @@ rc=$?
 if [ $rc == 0 ]; then ok; else bad "invalid UTF-8 prompt: exit $rc: $(cat "$TMP/err")"; fi
 
 # 9. the context fills up: generation stops there, exit 0, a note on stderr
-"$BIN" run -m "$MODEL" -p "$PROMPT" -n 1000 --temp 0 --ignore-eos -c 40 >"$TMP/out" 2>"$TMP/err"
+#    (without -n, or with --no-context-shift); with -n the context shifts and generation goes on
+"$BIN" run -m "$MODEL" -p "$PROMPT" -n 1000 --temp 0 --ignore-eos -c 40 --no-context-shift >"$TMP/out" 2>"$TMP/err"
 rc=$?
 if [ $rc == 0 ] && grep -q "context is full" "$TMP/err"; then ok; else bad "full context: exit $rc: $(cat "$TMP/err")"; fi
+"$BIN" run -m "$MODEL" -p "$PROMPT" --temp 0 --ignore-eos -c 40 >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ $rc == 0 ] && grep -q "context is full" "$TMP/err" && ! grep -q "shifted" "$TMP/err"; then ok; else bad "full context without -n: exit $rc: $(cat "$TMP/err")"; fi
+"$BIN" run -m "$MODEL" -p "$PROMPT" -n 100 --temp 0 --ignore-eos -c 40 --keep 2 >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ $rc == 0 ] && grep -q "context shifted: .* tokens dropped" "$TMP/err" && ! grep -q "context is full" "$TMP/err"; then ok
+else bad "-n past a full context shifts it: exit $rc: $(cat "$TMP/err")"; fi
 
 # 10. --chat renders the model's template (or warns and falls back) and still generates
 "$BIN" run -m "$MODEL" -p "Hello" --chat -n 8 --temp 0 >"$TMP/out" 2>"$TMP/err"

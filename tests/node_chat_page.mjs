@@ -64,6 +64,22 @@ try {
   await page.$eval("#stop", (b) => b.click()); // a no-op if the answer already ended
   await page.waitForSelector('.msg.assistant:nth-of-type(4)[data-done="1"]', { timeout: 30000 });
   check(await page.isEnabled("#send"), "after stop, the page can send again");
+  // a reload resumes the conversation from local storage; the next turn carries it; New chat clears it
+  const before = await page.$$eval(".msg", (els) => els.map((e) => e.className + ":" + (e.querySelector(".content") || e).textContent));
+  await page.reload();
+  await page.waitForSelector('.msg.assistant:nth-of-type(4)[data-done="1"]', { timeout: 10000 });
+  const after = await page.$$eval(".msg", (els) => els.map((e) => e.className + ":" + (e.querySelector(".content") || e).textContent));
+  check(JSON.stringify(after) === JSON.stringify(before), "after a reload the page shows the same conversation", { before, after });
+  const n0 = bodies.length;
+  await page.fill("#input", "Thanks.");
+  await page.click("#send");
+  await page.waitForSelector('.msg.assistant:nth-of-type(6)[data-done="1"]', { timeout: 120000 });
+  const sent = await page.evaluate(() => JSON.parse(localStorage.getItem("edgellm-chat")).history.length);
+  check(bodies.length === n0 + 1 && sent === 6, "the resumed conversation goes on (6 messages kept)", { sent });
+  await page.click("#clear");
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById("model").textContent.length > 0, null, { timeout: 10000 });
+  check((await page.$$(".msg")).length === 0, "New chat clears the stored conversation");
   check(requests.filter((u) => !u.startsWith(srv.url)).length === 0, "the page loads nothing from other hosts",
         requests.filter((u) => !u.startsWith(srv.url)));
 } catch (e) {

@@ -63,4 +63,24 @@ double cli_token_nll(const float *logits, int32_t n_vocab, edgellm_token tok);
  * string matched, 0 to go on, a negative status on an error. Shared by run, chat and serve. */
 int cli_emit_token(struct edgellm_detok *dt, struct edgellm_textstream *ts, edgellm_token tok, edgellm_text_fn fn,
                    void *user);
+
+/* Context shift (cli_shift.c), shared by run, chat and serve: the first `keep` tokens stay, the
+ * rest loses its oldest half (a block of (n_ctx - keep) / 2 tokens) when the context is full. */
+struct cli_shift {
+    uint32_t keep;
+    uint32_t n_discarded;  /* tokens after keep dropped from the conversation so far */
+};
+/* The block a shift drops (0: keep leaves no room to shift). */
+uint32_t cli_shift_block(uint32_t n_ctx, uint32_t keep);
+/* A conversation's whole prompt (in, n tokens) as the cache holds it: without the tokens already
+ * dropped after keep, and cut by more whole blocks until it leaves room for one token. Writes
+ * out (n entries; may be in) and returns its length, or -1 when it cannot fit. */
+int32_t cli_shift_prompt(struct cli_shift *sh, uint32_t n_ctx, const edgellm_token *in, int32_t n, edgellm_token *out);
+/* The cache of seq is full: drops a block after keep from it (no recomputation) and from toks
+ * (*n tokens in the cache, may be NULL). Returns the tokens dropped, 0 when it cannot shift. */
+uint32_t cli_shift_now(struct edgellm_context *ctx, int32_t seq, struct cli_shift *sh, edgellm_token *toks, int32_t *n);
+/* The default keep of a chat: through the end of the first message when it is a system message
+ * (as that message alone renders and tokenizes), else only BOS (1 if prompt starts with it). */
+uint32_t cli_chat_keep(const struct edgellm_model *m, const char *messages_json, int enable_thinking,
+                       const edgellm_token *prompt, int32_t n);
 #endif

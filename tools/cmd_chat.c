@@ -217,6 +217,8 @@ int cmd_chat(int argc, char **argv) {
     size_t line_cap = 0;
     int32_t n_cache = 0;
     int warned = 0;
+    struct cli_shift shift = {0, 0};
+    int keep_set = 0; /* shift.keep is fixed for the conversation at its first prompt */
 
     if (!(m = cli_load_model(cmd, model_path, 0))) goto done;
     if (!(ctx = run_context_new(cmd, m, &o))) goto done;
@@ -283,6 +285,8 @@ int cmd_chat(int argc, char **argv) {
             chat_history_truncate(&h, n_base);
             edgellm_context_seq_truncate(ctx, 0, 0);
             n_cache = 0;
+            shift.n_discarded = 0;
+            keep_set = 0;
             edgellm_sampler_reset(smp);
             if (session && chat_session_save(cmd, session, (const char *const *)h.roles, (const char *const *)h.contents, h.n,
                                              cache_toks, n_cache, ctx))
@@ -300,6 +304,22 @@ int cmd_chat(int argc, char **argv) {
         int32_t n_toks = cprompt.n_tokens;
         edgellm_token *toks = cprompt.tokens;
         int opens_think = cprompt.opens_think;
+        if (!keep_set && n_toks > 0) {
+            char *json = o.keep < 0 ? run_messages_json((const char *const *)h.roles, (const char *const *)h.contents, h.n) : NULL;
+            shift.keep = o.keep >= 0 ? (uint32_t)o.keep : cli_chat_keep(m, json, !no_think, toks, n_toks);
+            free(json);
+            keep_set = 1;
+        }
+        uint32_t dropped_before = shift.n_discarded;
+        if (!o.no_shift && n_toks > 0) {
+            int32_t n_cut = cli_shift_prompt(&shift, n_ctx, toks, n_toks, toks);
+            if (n_cut > 0) n_toks = n_cut;
+        }
+        if (shift.n_discarded > dropped_before) {
+            printf("[the conversation was shortened: %u tokens after the first %u dropped]\n", shift.n_discarded - dropped_before,
+                   shift.keep);
+            fflush(stdout);
+        }
         if (n_toks >= (int32_t)n_ctx || n_toks == 0) {
             printf("The conversation no longer fits the context (%d tokens, the context holds %u): "
                    "/reset to start over%s.\n", n_toks, n_ctx, n_ctx < run_model_ctx(m) ? ", or restart with a larger -c" : "");
@@ -352,7 +372,9 @@ int cmd_chat(int argc, char **argv) {
         g.cache_toks = cache_toks;
         g.n_cache = n_cache;
         g.cap_cache = (int32_t)n_ctx;
+        if (!o.no_shift && o.n_predict_given) g.shift = &shift;
         enum run_end end = run_generate(&g);
+        if (g.n_shifted) printf("\n[the conversation was shortened: %u tokens dropped]", g.n_shifted);
         n_cache = g.n_cache;
         if (out.dim_on) { fputs("\033[0m", stdout); out.dim_on = 0; }
         putchar('\n');

@@ -38,6 +38,7 @@ void run_opts_init(struct run_opts *o) {
     o->sp = edgellm_sampler_default_params();
     o->n_predict = 256;
     o->kv = EDGELLM_KV_F16;
+    o->keep = -1;
 }
 
 static int run_parse_u64(const char *cmd, const char *flag, const char *s, uint64_t *out) {
@@ -61,6 +62,13 @@ int run_opts_parse(const char *cmd, struct run_opts *o, int argc, char **argv, i
         VALUE();
         if (!cli_parse_int(cmd, a, v, 0, 1L << 30, &l)) return -1;
         o->n_predict = l;
+        o->n_predict_given = 1;
+    } else if (!strcmp(a, "--keep")) {
+        VALUE();
+        if (!cli_parse_int(cmd, a, v, 0, 1L << 24, &l)) return -1;
+        o->keep = l;
+    } else if (!strcmp(a, "--no-context-shift")) {
+        o->no_shift = 1;
     } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
         VALUE();
         if (!cli_parse_threads(cmd, v, &o->n_threads)) return -1;
@@ -199,7 +207,11 @@ enum run_end run_generate(struct run_gen *g) {
         if (rc < 0) { g->status = (edgellm_status)-rc; end = RUN_END_ERROR; break; }
         if (rc > 0) { end = RUN_END_STOP; break; }
         if (i + 1 == g->n_predict) break; /* the last token needs no forward pass */
-        if (edgellm_context_seq_len(ctx, 0) >= n_ctx) { end = RUN_END_CTX_FULL; break; }
+        if (edgellm_context_seq_len(ctx, 0) >= n_ctx) {
+            uint32_t d = g->shift ? cli_shift_now(ctx, 0, g->shift, g->cache_toks, &g->n_cache) : 0;
+            if (!d) { end = RUN_END_CTX_FULL; break; }
+            g->n_shifted += d;
+        }
         struct edgellm_batch b = {1, &tok, NULL, NULL, NULL};
         edgellm_status st = edgellm_context_decode(ctx, &b);
         if (st == EDGELLM_ERR_ABORTED) { end = RUN_END_ABORTED; break; }
@@ -415,6 +427,12 @@ int cmd_run(int argc, char **argv) {
     if (n_toks == 0) { cli_err(cmd, "the prompt is empty (no tokens)"); goto done; }
     if (!(ctx = run_context_new(cmd, m, &o))) goto done;
     uint32_t n_ctx = edgellm_context_n_ctx(ctx);
+    struct cli_shift shift = {o.keep < 0 ? 0 : (uint32_t)o.keep, 0};
+    int32_t n_full = n_toks;
+    if (!o.no_shift && (uint32_t)n_toks >= n_ctx) {
+        int32_t n_cut = cli_shift_prompt(&shift, n_ctx, ptoks, n_toks, ptoks);
+        if (n_cut > 0) n_toks = n_cut;
+    }
     if ((uint32_t)n_toks > n_ctx) {
         uint32_t n_train = run_model_ctx(m);
         if (n_ctx < n_train)
@@ -458,7 +476,11 @@ int cmd_run(int argc, char **argv) {
     g.fn = run_print;
     g.n_predict = o.n_predict;
     g.ignore_eos = ignore_eos;
+    if (!o.no_shift && o.n_predict_given) g.shift = &shift;
     enum run_end end = run_generate(&g);
+    if (shift.n_discarded)
+        fprintf(stderr, "edgellm run: context shifted: %u tokens dropped (prompt %d tokens, %u dropped from it)\n",
+                shift.n_discarded, n_full, shift.n_discarded - g.n_shifted);
     putchar('\n');
     fflush(stdout);
     if (end == RUN_END_ERROR) {

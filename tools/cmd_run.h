@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include "edgellm.h"
+#include "cli.h"
 
 #define RUN_OPTIONS_HELP \
     "  -n, --n-predict N        tokens to generate at most (default 256)\n" \
@@ -20,7 +21,12 @@
     "  --seed S                 random seed (default: a different one each run)\n" \
     "  -t, --threads N          threads (default: number of cores)\n" \
     "  -c, --ctx-size N         context size in tokens (default: the model's, at most 4096)\n" \
-    "  --kv-type f16|f32|q8_0   KV cache type (default f16)\n"
+    "  --kv-type f16|f32|q8_0   KV cache type (default f16)\n" \
+    "  --keep N                 tokens a context shift keeps at the start (default: run 0; chat: through\n" \
+    "                           the system message, else only BOS)\n" \
+    "  --no-context-shift       a prompt that does not fit is an error, an answer stops when the context is\n" \
+    "                           full (default: drop the oldest half after --keep and go on; without -n an\n" \
+    "                           answer still stops at the first full context)\n"
 
 struct run_opts {
     struct edgellm_sampler_params sp;
@@ -29,6 +35,9 @@ struct run_opts {
     int n_threads;     /* 0: number of cores */
     uint32_t n_ctx;    /* 0: min(model context, 4096) */
     edgellm_kv_type kv;
+    int n_predict_given; /* -n was given: generation may go on past a full context (shifting it) */
+    long keep;           /* --keep, -1: the command's default */
+    int no_shift;        /* --no-context-shift */
 };
 
 void run_opts_init(struct run_opts *o);
@@ -71,7 +80,9 @@ struct run_gen {
     volatile sig_atomic_t *interrupted; /* may be NULL */
     edgellm_token *cache_toks;          /* may be NULL: tokens decoded into the cache are appended */
     int32_t n_cache, cap_cache;
+    struct cli_shift *shift;            /* may be NULL: when the context is full, shift it (cli_shift_now) */
     /* out */
+    uint32_t n_shifted;                 /* tokens dropped by shifts during generation */
     int n_generated;
     double t_gen;
     edgellm_status status;              /* for RUN_END_ERROR */

@@ -67,7 +67,7 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 enum ctx_buf {
     CB_K_CACHE, CB_V_CACHE, CB_SEQ_LEN, CB_TOKENS, CB_X, CB_XN, CB_Q, CB_K, CB_V, CB_ATT, CB_GATE, CB_UP,
     CB_ROPE, CB_OUT_ROWS, CB_UB_POS, CB_UB_SEQ, CB_LOGITS, CB_MM, CB_ATT_SCRATCH, CB_ATT_PART, CB_SEQ_HI,
-    CB_LAYER_OFF, CB_LAYER_ROWS, CB_COUNT
+    CB_LAYER_OFF, CB_LAYER_ROWS, CB_SEQ_RING_LO, CB_COUNT
 };
 
 struct ctx_plan {
@@ -129,7 +129,7 @@ static edgellm_status ctx_plan_make(const struct edgellm_model *model, const str
     pl->kv_ring = hp->n_swa_layers ? (uint32_t)(ring < n_ctx ? ring : n_ctx) : 0;
     for (uint32_t il = 0; il < hp->n_layer; il++) pl->seq_rows += hp->layer[il].swa ? pl->kv_ring : n_ctx;
     sz[CB_K_CACHE] = sz[CB_V_CACHE] = (size_t)n_seq * pl->seq_rows * pl->kv_row_bytes;
-    sz[CB_SEQ_HI] = n_seq * sizeof(uint32_t);
+    sz[CB_SEQ_HI] = sz[CB_SEQ_RING_LO] = n_seq * sizeof(uint32_t);
     sz[CB_LAYER_OFF] = hp->n_layer * sizeof(size_t);
     sz[CB_LAYER_ROWS] = hp->n_layer * sizeof(uint32_t);
     sz[CB_SEQ_LEN] = n_seq * sizeof(uint32_t);
@@ -220,6 +220,7 @@ edgellm_status edgellm_context_new(struct edgellm_model *model, const struct edg
         [CB_UB_POS] = (void **)&c->ub_pos, [CB_UB_SEQ] = (void **)&c->ub_seq, [CB_LOGITS] = (void **)&c->logits,
         [CB_MM] = &c->mm_scratch, [CB_ATT_SCRATCH] = (void **)&c->att_scratch, [CB_ATT_PART] = (void **)&c->att_part,
         [CB_SEQ_HI] = (void **)&c->seq_hi, [CB_LAYER_OFF] = (void **)&c->layer_off, [CB_LAYER_ROWS] = (void **)&c->layer_rows,
+        [CB_SEQ_RING_LO] = (void **)&c->seq_ring_lo,
     };
     int ok = 1;
     for (int i = 0; i < CB_COUNT; i++) ok &= (*dst[i] = xalloc(pl.size[i], &c->mem_bytes)) != NULL;
@@ -272,6 +273,7 @@ void edgellm_context_free(struct edgellm_context *c) {
     free(c->seq_hi);
     free(c->layer_off);
     free(c->layer_rows);
+    free(c->seq_ring_lo);
     free(c);
 }
 
@@ -295,7 +297,7 @@ edgellm_status edgellm_context_seq_truncate(struct edgellm_context *c, int32_t s
     /* the sliding layers' rings no longer hold the window before n_keep: evaluate again from 0
      * (the caller reads edgellm_context_seq_len to learn where to resume) */
     if (!kv_ring_covers(c, seq, c->seq_len[seq])) c->seq_len[seq] = 0;
-    if (!c->seq_len[seq]) c->seq_hi[seq] = 0;
+    if (!c->seq_len[seq]) c->seq_hi[seq] = c->seq_ring_lo[seq] = 0;
     return EDGELLM_OK;
 }
 
@@ -303,6 +305,7 @@ int kv_ring_covers(const struct edgellm_context *c, int32_t seq, uint32_t p) {
     if (!c->kv_ring || !p) return 1;
     uint32_t w = c->model->hp.swa_window, need = p > w ? p - w : 0; /* llama.cpp's threshold: p - window */
     uint32_t hi = c->seq_hi[seq], lo = hi > c->kv_ring ? hi - c->kv_ring : 0;
+    if (lo < c->seq_ring_lo[seq]) lo = c->seq_ring_lo[seq];
     return need >= lo;
 }
 
@@ -367,6 +370,7 @@ void kv_seq_restore(struct edgellm_context *c, int32_t seq, uint32_t n, const ui
             for (uint32_t pos = kv_seq_first(c, il, n); pos < n; pos++, src += c->kv_row_bytes)
                 memcpy(kv_row(c, kv ? c->v_cache : c->k_cache, seq, il, pos), src, c->kv_row_bytes);
     c->seq_hi[seq] = n;
+    c->seq_ring_lo[seq] = c->kv_ring && n > c->model->hp.swa_window ? n - c->model->hp.swa_window : 0;
 }
 
 void kv_seq_copy(struct edgellm_context *c, int32_t src, int32_t dst, uint32_t n) {
@@ -377,6 +381,13 @@ void kv_seq_copy(struct edgellm_context *c, int32_t src, int32_t dst, uint32_t n
                 memcpy(kv_row(c, cache, dst, il, pos), kv_row(c, cache, src, il, pos), c->kv_row_bytes);
     }
     c->seq_hi[dst] = n;
+    c->seq_ring_lo[dst] = c->kv_ring && n > c->model->hp.swa_window ? n - c->model->hp.swa_window : 0;
+}
+
+int kv_holds(const struct edgellm_context *c, int32_t seq, uint32_t il, uint32_t pos) {
+    if (!c->model->hp.layer[il].swa) return 1;
+    uint32_t hi = c->seq_hi[seq];
+    return pos < hi && pos + c->kv_ring >= hi && pos >= c->seq_ring_lo[seq];
 }
 
 /* State layout (native byte order; a foreign one fails the version check):
@@ -486,4 +497,90 @@ edgellm_status edgellm_context_seq_copy(struct edgellm_context *c, int32_t src, 
     kv_seq_copy(c, src, dst, n);
     c->seq_len[dst] = n;
     return EDGELLM_OK;
+}
+
+/* ---- context shift ------------------------------------------------------------------------
+ * Positions [keep + d, n) move to [keep, n - d): the row of each moved position is copied to its
+ * new place (full layers in place, ascending; sliding layers through a buffer, as the ring rows of
+ * old and new positions interleave) and, on RoPE layers, its key is rotated back by d positions:
+ * RoPE's rotation by angle(p) composes, so R(-d)·R(p)·k = R(p - d)·k. A row is converted to f32
+ * (kv_load: Q8_0 dequantized), rotated and stored again (kv_store: requantized). */
+static void shift_row(struct edgellm_context *c, uint8_t *row, float *f, const float *cs) {
+    const struct hparams *hp = &c->model->hp;
+    int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    kv_load(c, row, f, kv_dim);
+    rope_rotate(hp, f, hp->n_head_kv, cs);
+    kv_store(c, row, f, kv_dim);
+}
+
+edgellm_status edgellm_context_seq_shift(struct edgellm_context *c, int32_t seq, uint32_t n_keep, uint32_t n_discard) {
+    if (!c) return EDGELLM_ERR_ARG;
+    if (!seq_ok(c, seq)) return ctx_fail(c, EDGELLM_ERR_ARG, "sequence %d out of range (0..%u)", seq, c->n_seq - 1);
+    const uint32_t n = c->seq_len[seq], d = n_discard;
+    if (n_keep > n || d > n - n_keep)
+        return ctx_fail(c, EDGELLM_ERR_ARG, "shift: keep %u + discard %u is more than the %u positions of sequence %d",
+                        n_keep, d, n, seq);
+    if (!d) return EDGELLM_OK;
+    const struct hparams *hp = &c->model->hp;
+    const uint32_t n2 = n - d;
+    /* every position the shifted sequence still needs must be in the cache: on sliding layers the
+     * last window, which the ring holds only if it was not overwritten (or never restored) */
+    for (uint32_t il = 0; il < hp->n_layer; il++)
+        for (uint32_t q = kv_seq_first(c, il, n2); q < n2; q++)
+            if (!kv_holds(c, seq, il, q < n_keep ? q : q + d))
+                return ctx_fail(c, EDGELLM_ERR_UNSUPPORTED,
+                                "shift: the sliding-window cache of layer %u no longer holds position %u (evaluate again instead)",
+                                il, q < n_keep ? q : q + d);
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim, ring_rows = c->kv_ring ? hp->swa_window : 0;
+    float *f = malloc(sizeof(float) * (kv_dim + 4 * (size_t)hp->n_rot));
+    uint8_t *buf = ring_rows ? malloc(ring_rows * c->kv_row_bytes) : NULL;
+    if (!f || (ring_rows && !buf)) {
+        free(f);
+        free(buf);
+        return ctx_fail(c, EDGELLM_ERR_NOMEM, "shift: out of memory");
+    }
+    float *cs[2] = {f + kv_dim, f + kv_dim + 2 * (size_t)hp->n_rot}; /* global, sliding layers: angle(-d) */
+    rope_cos_sin(c, 0, -(float)d, 1.0f, cs[0]);
+    rope_cos_sin(c, 1, -(float)d, 1.0f, cs[1]);
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        const struct layer_hparams *LH = &hp->layer[il];
+        uint32_t q0 = kv_seq_first(c, il, n2);
+        if (q0 < n_keep) q0 = n_keep; /* kept positions stay where they are */
+        for (int kv = 0; kv < 2; kv++) {
+            uint8_t *cache = kv ? c->v_cache : c->k_cache;
+            const int rotate = !kv && LH->rope;
+            if (!LH->swa) {
+                for (uint32_t q = q0; q < n2; q++) {
+                    uint8_t *dst = kv_row(c, cache, seq, il, q);
+                    memcpy(dst, kv_row(c, cache, seq, il, q + d), c->kv_row_bytes);
+                    if (rotate) shift_row(c, dst, f, cs[0]);
+                }
+                continue;
+            }
+            for (uint32_t q = q0; q < n2; q++)
+                memcpy(buf + (size_t)(q - q0) * c->kv_row_bytes, kv_row(c, cache, seq, il, q + d), c->kv_row_bytes);
+            for (uint32_t q = q0; q < n2; q++) {
+                uint8_t *dst = kv_row(c, cache, seq, il, q);
+                memcpy(dst, buf + (size_t)(q - q0) * c->kv_row_bytes, c->kv_row_bytes);
+                if (rotate) shift_row(c, dst, f, cs[1]);
+            }
+        }
+    }
+    free(f);
+    free(buf);
+    edgellm_token *toks = c->tokens + (size_t)seq * c->n_ctx;
+    memmove(toks + n_keep, toks + n_keep + d, (size_t)(n2 - n_keep) * sizeof(edgellm_token));
+    c->seq_len[seq] = c->seq_hi[seq] = n2;
+    c->seq_ring_lo[seq] = c->kv_ring && n2 > hp->swa_window ? n2 - hp->swa_window : 0;
+    return EDGELLM_OK;
+}
+
+edgellm_status edgellm_context_seq_tokens(struct edgellm_context *c, int32_t seq, edgellm_token *out, int32_t n_max, int32_t *n) {
+    if (n) *n = 0;
+    if (!c || !n || n_max < 0 || (n_max && !out)) return EDGELLM_ERR_ARG;
+    if (!seq_ok(c, seq)) return ctx_fail(c, EDGELLM_ERR_ARG, "sequence %d out of range (0..%u)", seq, c->n_seq - 1);
+    uint32_t len = c->seq_len[seq];
+    *n = (int32_t)len;
+    if (n_max) memcpy(out, c->tokens + (size_t)seq * c->n_ctx, (size_t)((uint32_t)n_max < len ? (uint32_t)n_max : len) * sizeof *out);
+    return (uint32_t)n_max < len ? EDGELLM_ERR_BUFFER_TOO_SMALL : EDGELLM_OK;
 }

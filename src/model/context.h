@@ -34,6 +34,8 @@ struct edgellm_context {
     uint32_t kv_ring;        /* rows of a sliding layer (0: the model has none) */
     uint32_t *seq_len;       /* [n_seq] */
     uint32_t *seq_hi;        /* [n_seq] 1 + the highest position written since the sequence was cleared */
+    uint32_t *seq_ring_lo;   /* [n_seq] sliding layers: no ring row below this position is valid
+                              * (a restored or shifted sequence holds only its last window) */
     const float *rope_factors; /* (n_rot/2) rope frequency factors for this context, or NULL */
     edgellm_token *tokens;   /* [n_seq][n_ctx] the token at each cached position */
     /* micro-batch scratch */
@@ -81,6 +83,13 @@ size_t kv_seq_bytes(const struct edgellm_context *c, uint32_t n);
 void kv_seq_save(const struct edgellm_context *c, int32_t seq, uint32_t n, uint8_t *dst);
 void kv_seq_restore(struct edgellm_context *c, int32_t seq, uint32_t n, const uint8_t *src);
 void kv_seq_copy(struct edgellm_context *c, int32_t src, int32_t dst, uint32_t n);
+/* Whether the cache rows of layer il still hold position pos of seq (always on full layers). */
+int kv_holds(const struct edgellm_context *c, int32_t seq, uint32_t il, uint32_t pos);
+
+/* RoPE (forward.c): cs = (cos, sin) * ms of the n_rot/2 angles of position pos (swa: the
+ * sliding layers' base); rotating the first n_rot dims of n_heads heads of x by them. */
+void rope_cos_sin(const struct edgellm_context *c, int swa, float pos, float ms, float *cs);
+void rope_rotate(const struct hparams *hp, float *x, uint32_t n_heads, const float *cs);
 
 /* Attention of the micro-batch (attention.c): tiles of consecutive tokens of one sequence. */
 int attn_tiles(const struct edgellm_context *c, int n, int16_t *t0, int16_t *nt);

@@ -26,27 +26,45 @@
 #include "quant/qtypes.h"
 #include "text/vocab.h"
 
-/* cos/sin for each token's position, as the reference computes them: the angle of pair i is
+/* cos/sin of the angles of position pos, as the reference computes them: the angle of pair i is
  * pos * freq_scale * base^(-2i/n_rot) (accumulated by repeated multiplication in float), divided
  * by the frequency factor of pair i when the context uses factors (llama3 rope_freqs, or phi3's
- * LongRoPE long/short set), and cos and sin are multiplied by rope.scaling.attn_factor.
- * Table 0 is for global layers, table 1 for sliding-window layers (their own base, no scaling). */
-static void rope_prepare(struct edgellm_context *c, int n) {
+ * LongRoPE long/short set), and cos and sin are multiplied by ms (rope.scaling.attn_factor for
+ * the forward pass). swa: the sliding-window layers' angles (their own base, no scaling). pos may
+ * be negative (a rotation back, edgellm_context_seq_shift). */
+void rope_cos_sin(const struct edgellm_context *c, int swa, float pos, float ms, float *cs) {
     const struct hparams *hp = &c->model->hp;
     const float *ff = c->rope_factors;
-    for (int kind = 0; kind < (hp->n_swa_layers ? 2 : 1); kind++) {
-        float base = kind ? hp->rope_freq_base_swa : hp->rope_freq_base;
-        float fs = kind ? 1.0f : hp->rope_freq_scale, ms = hp->rope_attn_factor;
-        float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
-        for (int t = 0; t < n; t++) {
-            float *cs = c->rope_cache + ((size_t)kind * c->n_ub + (size_t)t) * hp->n_rot;
-            float theta = (float)c->ub_pos[t];
-            for (uint32_t i = 0; i < hp->n_rot / 2; i++) {
-                float th = (ff ? theta / ff[i] : theta) * fs;
-                cs[2 * i] = cosf(th) * ms;
-                cs[2 * i + 1] = sinf(th) * ms;
-                theta *= theta_scale;
-            }
+    float base = swa ? hp->rope_freq_base_swa : hp->rope_freq_base;
+    float fs = swa ? 1.0f : hp->rope_freq_scale;
+    float theta_scale = powf(base, -2.0f / (float)hp->n_rot), theta = pos;
+    for (uint32_t i = 0; i < hp->n_rot / 2; i++) {
+        float th = (ff ? theta / ff[i] : theta) * fs;
+        cs[2 * i] = cosf(th) * ms;
+        cs[2 * i + 1] = sinf(th) * ms;
+        theta *= theta_scale;
+    }
+}
+
+/* Table 0 is for global layers, table 1 for sliding-window layers. */
+static void rope_prepare(struct edgellm_context *c, int n) {
+    const struct hparams *hp = &c->model->hp;
+    for (int kind = 0; kind < (hp->n_swa_layers ? 2 : 1); kind++)
+        for (int t = 0; t < n; t++)
+            rope_cos_sin(c, kind, (float)c->ub_pos[t], hp->rope_attn_factor,
+                         c->rope_cache + ((size_t)kind * c->n_ub + (size_t)t) * hp->n_rot);
+}
+
+void rope_rotate(const struct hparams *hp, float *x, uint32_t n_heads, const float *cs) {
+    uint32_t hd = hp->head_dim, half = hp->n_rot / 2;
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (uint32_t i = 0; i < half; i++) {
+            /* NORM pairs (2i, 2i+1); NEOX pairs (i, i + n_rot/2) */
+            uint32_t a = hp->rope_neox ? i : 2 * i, b = hp->rope_neox ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b], co = cs[2 * i], si = cs[2 * i + 1];
+            v[a] = x0 * co - x1 * si;
+            v[b] = x0 * si + x1 * co;
         }
     }
 }
@@ -54,20 +72,9 @@ static void rope_prepare(struct edgellm_context *c, int n) {
 /* Rotates the first n_rot dims of each head of n tokens; dims n_rot..head_dim pass unchanged. */
 static void rope_apply(const struct edgellm_context *c, float *x, int n, uint32_t n_heads, int swa) {
     const struct hparams *hp = &c->model->hp;
-    uint32_t hd = hp->head_dim, half = hp->n_rot / 2;
-    for (int t = 0; t < n; t++) {
-        const float *cs = c->rope_cache + ((size_t)(swa ? c->n_ub : 0) + (size_t)t) * hp->n_rot;
-        for (uint32_t h = 0; h < n_heads; h++) {
-            float *v = x + ((size_t)t * n_heads + h) * hd;
-            for (uint32_t i = 0; i < half; i++) {
-                /* NORM pairs (2i, 2i+1); NEOX pairs (i, i + n_rot/2) */
-                uint32_t a = hp->rope_neox ? i : 2 * i, b = hp->rope_neox ? i + half : 2 * i + 1;
-                float x0 = v[a], x1 = v[b], co = cs[2 * i], si = cs[2 * i + 1];
-                v[a] = x0 * co - x1 * si;
-                v[b] = x0 * si + x1 * co;
-            }
-        }
-    }
+    for (int t = 0; t < n; t++)
+        rope_rotate(hp, x + (size_t)t * n_heads * hp->head_dim, n_heads,
+                    c->rope_cache + ((size_t)(swa ? c->n_ub : 0) + (size_t)t) * hp->n_rot);
 }
 
 static void add_bias(float *x, const struct weight *b, int n) {
