@@ -8,17 +8,9 @@ import { BIN, SRC, check, requireDeps } from "./lib.mjs";
 
 export function loadAjv() {
   const require = requireDeps();
-  let Ajv2020, addFormats;
-  try {
-    Ajv2020 = require("ajv/dist/2020").default;
-    addFormats = require("ajv-formats").default;
-  } catch {
-    // node_modules installed before ajv joined package.json: install again
-    const r = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--prefix", path.join(SRC, "tests/node")], { stdio: "inherit" });
-    if (r.status !== 0) { console.error("cannot install ajv (npm ci in tests/node)"); process.exit(1); }
-    Ajv2020 = require("ajv/dist/2020").default;
-    addFormats = require("ajv-formats").default;
-  }
+  // requireDeps installed them (again, under its lock, if package-lock.json is newer than the
+  // installed tree): an unlocked `npm ci` here deleted node_modules under the other node tests
+  const Ajv2020 = require("ajv/dist/2020").default, addFormats = require("ajv-formats").default;
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
   return ajv;
