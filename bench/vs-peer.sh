@@ -10,7 +10,11 @@
 #      DEPTH (tokens in the KV cache before each prompt, 0), PRESETS ("r1-qwen-1.5b"),
 #      TYPES ("q4_0 q8_0 q4_k_m"), PEER_DIR (where peer-bench.sh builds llama.cpp).
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
 threads=${1:-2}
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "vs-peer: threads must be a positive number (usage: bench/vs-peer.sh [threads])" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${EDGELLM_SHARED:-$root/../shared}
 peer=$shared/tools/peer-bench.sh
