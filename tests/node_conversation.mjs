@@ -1,7 +1,8 @@
 // Conversations through `edgellm serve` (issue "Conversations that stay fast") on qwen2-mini:
 // the slots' prefix cache (greedy answers with the cache equal those without it; cached_tokens;
 // Ollama prompt_eval_count), /metrics counts before and after a known workload, a conversation
-// three times the context with context shift on (completes) and off (ends with length / 400),
+// three times the context with context shift on (completes) and off (ends: a prompt that no
+// longer fits is a 400, a reply that reaches the end of the context stops with length),
 // POST /slots save -> kill -> restart -> restore (identical greedy answer, served from the cache)
 // with every refusal's status, and spilling 6 conversations over 2 slots.
 import { mkdtempSync, readdirSync, writeFileSync, rmSync } from "node:fs";
@@ -134,6 +135,14 @@ async function longConversation(shift) {
   } else {
     console.log(`shift off: ended after ${turns} turns with ${end}`);
     check(turns < 20 && (end === "length" || end === "HTTP 400"), "without context shift the conversation ends (length / 400)", { turns, end });
+    // the same conversation asked to go on without a max_tokens cap: the reply runs into the
+    // end of the context and stops there with `length` (a prompt that does not fit is the 400)
+    const hist = msgs.slice(0, end === "length" ? -1 : -3);
+    const r = await chat(base, [...hist, { role: "user", content: "go on" }], { max_tokens: 4096, ignore_eos: true });
+    const c = r.status === 200 ? r.j.choices[0] : {};
+    console.log(`shift off, going on: HTTP ${r.status}, finish ${c.finish_reason}, ${r.j?.usage?.prompt_tokens}+${r.j?.usage?.completion_tokens} tokens`);
+    check(r.status === 200 && c.finish_reason === "length" && r.j.usage.prompt_tokens + r.j.usage.completion_tokens >= 255 &&
+          !r.j.timings.context_shifted, "without context shift a reply reaching the end of the context ends with length", r.j);
   }
   check((await srv.stop()) === 0, "server exits 0");
 }
