@@ -267,7 +267,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!resp) return MHD_NO;
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization, X-Conversation-Id");
         enum MHD_Result ret = MHD_queue_response(c, 204, resp);
         MHD_destroy_response(resp);
         return ret;
