@@ -36,6 +36,7 @@ struct srv_pool {
     int n;
     int stopping;
     pthread_t reaper;
+    int reaper_on;
 };
 
 int srv_parse_duration(const cJSON *v, int64_t *ns) {
@@ -161,6 +162,7 @@ struct srv_pool *srv_pool_new(const struct server *tmpl, const char *dir, uint64
         srv_pool_free(p);
         return NULL;
     }
+    p->reaper_on = 1;
     return p;
 }
 
@@ -174,11 +176,10 @@ void srv_pool_stop(struct srv_pool *p) {
 void srv_pool_free(struct srv_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    int had_reaper = p->n > 0;
     p->stopping = 1;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (had_reaper) pthread_join(p->reaper, NULL);
+    if (p->reaper_on) pthread_join(p->reaper, NULL);
     for (int i = 0; i < p->n; i++)
         if (p->m[i].state == PM_LOADED) unload(p, &p->m[i]);
     pthread_mutex_destroy(&p->mu);
