@@ -42,10 +42,9 @@ start() { # starts the server, sets URL and PID, prints the load time
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 
-start
-python3 - "$URL" "$WORK" <<'PY'
+cat > "$WORK/client.py" <<'PY'
 import http.client, json, random, sys, time, urllib.parse, subprocess
-url, work = sys.argv[1], sys.argv[2]
+mode, url, work = sys.argv[1], sys.argv[2], sys.argv[3]
 u = urllib.parse.urlparse(url)
 random.seed(16)
 VOCAB = ("time person year way day thing man world life hand part child eye woman place work week case point "
@@ -91,42 +90,32 @@ def conversation(cache, upto=12, save_after=None):
             print(f"saved slot {best} after turn {i + 1}: {c.getresponse().read().decode()}", file=sys.stderr)
     return rows, msgs
 
-after, msgs = conversation(True, save_after=11)
-before, _ = conversation(False)
-print("turn  prompt_tokens  cached  TTFT_cached_s  TTFT_no_cache_s")
-for a, b in zip(after, before):
-    print(f"{a[0]:4d}  {a[1]:13d}  {a[2]:6d}  {a[3]:13.2f}  {b[3]:15.2f}")
-r12 = after[11][3] / after[0][3]
-print(f"turn 12 / turn 1: cached {r12:.2f}x (bar 1.5x), without cache {before[11][3] / before[0][3]:.2f}x")
-json.dump({"msgs": msgs[:22], "ttft12": after[11][3], "users": users}, open(work + "/conv.json", "w"))
+def restored_turn12(attempt):
+    st = json.load(open(work + "/conv.json"))
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    t0 = time.time()
+    c.request("POST", "/slots/0?action=restore", json.dumps({"filename": "bench.slot"}), {"Content-Type": "application/json"})
+    print(f"restore ({attempt}): {c.getresponse().read().decode()} in {time.time() - t0:.2f} s", file=sys.stderr)
+    ttft, _, usage = turn(st["msgs"] + [{"role": "user", "content": st["users"][11]}])
+    print(f"turn 12 after save -> kill -> restart -> restore ({attempt}): TTFT {ttft:.2f} s (cached "
+          f"{usage['prompt_tokens_details']['cached_tokens']} of {usage['prompt_tokens']}), uninterrupted {st['ttft12']:.2f} s: "
+          f"{ttft / st['ttft12']:.2f}x (bar 1.2x)")
+
+if mode == "conversation":
+    after, msgs = conversation(True, save_after=11)
+    before, _ = conversation(False)
+    print("turn  prompt_tokens  cached  TTFT_cached_s  TTFT_no_cache_s")
+    for a, b in zip(after, before):
+        print(f"{a[0]:4d}  {a[1]:13d}  {a[2]:6d}  {a[3]:13.2f}  {b[3]:15.2f}")
+    r12 = after[11][3] / after[0][3]
+    print(f"turn 12 / turn 1: cached {r12:.2f}x (bar 1.5x), without cache {before[11][3] / before[0][3]:.2f}x")
+    json.dump({"msgs": msgs[:22], "ttft12": after[11][3], "users": users}, open(work + "/conv.json", "w"))
+else:
+    restored_turn12("first request after the restart")
+    restored_turn12("restored again, second request")
 PY
+start
+python3 "$WORK/client.py" conversation "$URL" "$WORK"
 stop
 start
-python3 - "$URL" "$WORK" <<'PY'
-import http.client, json, sys, time, urllib.parse
-url, work = sys.argv[1], sys.argv[2]
-u = urllib.parse.urlparse(url)
-st = json.load(open(work + "/conv.json"))
-c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
-t0 = time.time()
-c.request("POST", "/slots/0?action=restore", json.dumps({"filename": "bench.slot"}), {"Content-Type": "application/json"})
-print(f"restore: {c.getresponse().read().decode()} in {time.time() - t0:.2f} s", file=sys.stderr)
-msgs = st["msgs"] + [{"role": "user", "content": st["users"][11]}]
-body = {"messages": msgs, "stream": True, "temperature": 0, "max_tokens": 48, "stream_options": {"include_usage": True}}
-t0 = time.time()
-c.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
-r = c.getresponse()
-ttft = None
-usage = None
-while True:
-    line = r.readline()
-    if not line: break
-    if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]": continue
-    j = json.loads(line[6:])
-    if j.get("usage"): usage = j["usage"]
-    for ch in j.get("choices", []):
-        d = ch.get("delta", {})
-        if ttft is None and (d.get("content") or d.get("reasoning_content")): ttft = time.time() - t0
-print(f"turn 12 after save -> kill -> restart -> restore: TTFT {ttft:.2f} s (cached {usage['prompt_tokens_details']['cached_tokens']} of "
-      f"{usage['prompt_tokens']}), uninterrupted {st['ttft12']:.2f} s: {ttft / st['ttft12']:.2f}x (bar 1.2x)")
-PY
+python3 "$WORK/client.py" restore "$URL" "$WORK"

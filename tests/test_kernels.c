@@ -433,37 +433,6 @@ static void test_float_helpers(void) {
     }
 }
 
-/* The attention helpers against double-precision sums: m keys/values of n floats, rows padded. */
-static void test_attn_helpers(void) {
-    const int ms[] = { 1, 3, 4, 9, 64 }, ns[] = { 8, 64, 100, 128, 136 };
-    for (size_t mi = 0; mi < 5; mi++)
-        for (size_t ni = 0; ni < 5; ni++) {
-            const int m = ms[mi], n = ns[ni];
-            const size_t ld = (size_t)n + 5;
-            float *q = malloc(sizeof(float) * (size_t)n), *kv = malloc(sizeof(float) * ld * (size_t)m);
-            float *sc = malloc(sizeof(float) * (size_t)m), *y = malloc(sizeof(float) * (size_t)n);
-            float *y0 = malloc(sizeof(float) * (size_t)n), *p = malloc(sizeof(float) * (size_t)m);
-            for (int i = 0; i < n; i++) { q[i] = rng_f() * 2; y0[i] = y[i] = rng_f(); }
-            for (size_t i = 0; i < ld * (size_t)m; i++) kv[i] = rng_f() * 2;
-            for (int j = 0; j < m; j++) p[j] = 0.5f + rng_f() * 0.25f;
-            kern_scores_f32(sc, q, kv, ld, m, n, 0.125f);
-            kern_wsum_f32(y, p, kv, ld, m, n);
-            int bad = 0;
-            for (int j = 0; j < m; j++) {
-                double e = 0, mag = 0;
-                for (int i = 0; i < n; i++) { e += (double)q[i] * kv[(size_t)j * ld + i]; mag += fabs((double)q[i] * kv[(size_t)j * ld + i]); }
-                if (!(fabs(sc[j] - 0.125 * e) <= 0.125 * (1e-5 * mag + 1e-6))) bad++;
-            }
-            for (int i = 0; i < n; i++) {
-                double e = y0[i], mag = fabs(y0[i]);
-                for (int j = 0; j < m; j++) { e += (double)p[j] * kv[(size_t)j * ld + i]; mag += fabs((double)p[j] * kv[(size_t)j * ld + i]); }
-                if (!(fabs(y[i] - e) <= 1e-5 * mag + 1e-6)) bad++;
-            }
-            CHECKF(bad == 0, "%s scores/wsum m=%d n=%d: %d bad", kern_isa_name(), m, n, bad);
-            free(q); free(kv); free(sc); free(y); free(y0); free(p);
-        }
-}
-
 int main(void) {
     static const char *const isas[] = { "scalar", "avx2", "avx512", "neon" };
     struct threadpool *tps[3] = { tp_new(1), tp_new(2), tp_new(3) };
@@ -485,7 +454,6 @@ int main(void) {
         test_quantizers(isa);
         test_to_float(isa);
         test_float_helpers();
-        test_attn_helpers();
         for (int ti = 0; ti < n_wtypes; ti++) {
             const uint32_t t = wtypes[ti];
             const int bw = block_of(t), bx = block_of(qtype_get(t)->vec_dot_type), bs = bw > bx ? bw : bx;

@@ -519,22 +519,4 @@ void kern_gelu_mul(float *g, const float *u, int n) {
     }
 }
 
-static void kern_scores_f32_ref(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale) {
-    for (int j = 0; j < m; j++) s[j] = kern_dot_f32_ref(q, k + (size_t)j * ldk, n) * scale;
-}
-
-static void kern_wsum_f32_ref(float *y, const float *p, const float *v, size_t ldv, int m, int n) {
-    for (int j = 0; j < m; j++) kern_axpy_f32_ref(y, p[j], v + (size_t)j * ldv, n);
-}
-
-void kern_scores_f32(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale) {
-    const struct kern_isa *isa = kern_active();
-    (isa->scores_f32 ? isa->scores_f32 : kern_scores_f32_ref)(s, q, k, ldk, m, n, scale);
-}
-
-void kern_wsum_f32(float *y, const float *p, const float *v, size_t ldv, int m, int n) {
-    const struct kern_isa *isa = kern_active();
-    (isa->wsum_f32 ? isa->wsum_f32 : kern_wsum_f32_ref)(y, p, v, ldv, m, n);
-}
-
 const char *edgellm_isa(void) { return kern_isa_name(); }

@@ -109,8 +109,6 @@ struct kern_isa {
     float (*dot_f32)(const float *a, const float *b, int n);
     void (*axpy_f32)(float *y, float a, const float *x, int n);
     void (*silu_mul)(float *g, const float *u, int n);
-    void (*scores_f32)(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale);
-    void (*wsum_f32)(float *y, const float *p, const float *v, size_t ldv, int m, int n);
 };
 
 /* The ISA tables defined in src/kernels/arch/ (only those compiled for this target exist). */
@@ -150,8 +148,4 @@ float kern_dot_f32(const float *a, const float *b, int n);
 void kern_axpy_f32(float *y, float a, const float *x, int n);      /* y += a * x */
 void kern_silu_mul(float *g, const float *u, int n);                /* g = silu(g) * u */
 void kern_gelu_mul(float *g, const float *u, int n);                /* g = gelu_tanh(g) * u */
-/* Attention over a chunk of m cached rows of n floats (rows ldk / ldv floats apart):
- * s[j] = dot(q, row j of k) * scale, and y += sum_j p[j] * (row j of v). */
-void kern_scores_f32(float *s, const float *q, const float *k, size_t ldk, int m, int n, float scale);
-void kern_wsum_f32(float *y, const float *p, const float *v, size_t ldv, int m, int n);
 #endif

@@ -2,7 +2,7 @@
 // `npm ci` into tests/node/node_modules on first use), starting `edgellm serve` on a free
 // loopback port (--port 0; the URL is read from its "listening on" line), and CHECK-style counters.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +21,12 @@ export function requireDeps() {
   const lock = path.join(dir, ".installing");
   const wait = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   // ctest runs the node tests in parallel: one installs (mkdir is the lock), the others wait
-  for (let tries = 0; !existsSync(path.join(dir, "node_modules/.package-lock.json")); tries++) {
+  // installed, and not older than the lock file (a checkout that added packages reinstalls)
+  const installed = () => {
+    const mark = path.join(dir, "node_modules/.package-lock.json");
+    return existsSync(mark) && statSync(mark).mtimeMs >= statSync(path.join(dir, "package-lock.json")).mtimeMs;
+  };
+  for (let tries = 0; !installed(); tries++) {
     let mine = false;
     try { mkdirSync(lock); mine = true; } catch { /* someone else is installing */ }
     if (mine) {
