@@ -122,8 +122,8 @@ async function worker() {
   while (next < N) {
     await conversation(next++);
     if (++finished >= KILL_AFTER && !killed) {
-      // the replica of a conversation under way (so that some move)
-      const busy = convs.filter((c) => !c.ok && c.turns.length).map((c) => c.turns[c.turns.length - 1].up);
+      // the replica of a conversation under way with turns still to start (so that some move)
+      const busy = convs.filter((c) => !c.ok && c.turns.length && c.turns.length < TURNS - 1).map((c) => c.turns[c.turns.length - 1].up);
       killAddr = busy.find((a) => replicas.includes(a));
       if (!killAddr) continue;
       killed = true;
