@@ -7,7 +7,7 @@ what=${1:-test}
 pkgs="cmake make gcc pkg-config libmicrohttpd-dev libcjson-dev"
 case "$what" in
   build) ;;
-  test|all) pkgs="$pkgs nodejs npm python3 unicode-data chromium default-jdk-headless" ;;&
+  test|all) pkgs="$pkgs nodejs npm python3 unicode-data chromium default-jdk-headless nginx" ;;&
   fuzz|all) pkgs="$pkgs clang libclang-rt-14-dev" ;;&
   aarch64|all) pkgs="$pkgs gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" ;;
   test|fuzz) ;;

@@ -19,6 +19,8 @@ struct conn {
     struct sbuf body;
     int too_large;
     struct srv_job *job;         /* one reference, dropped when the request completes */
+    struct server *inst;         /* --models-dir: the model the request holds until it completes */
+    int64_t keep_ns;             /* its keep_alive */
 };
 
 struct stream_ctx {
@@ -160,6 +162,10 @@ static void route(struct server *s, struct MHD_Connection *c, struct conn *cn, c
         srv_metrics_text(s, r);
         return;
     }
+    if (s->pool && !strncmp(url, "/slots", 6)) {
+        srv_reply_error(r, 404, "not_found_error", "/slots is not available with --models-dir");
+        return;
+    }
     if (!strcmp(url, "/slots")) {
         if (!get) goto bad_method;
         srv_slots_json(s, r);
@@ -200,13 +206,21 @@ static void route(struct server *s, struct MHD_Connection *c, struct conn *cn, c
         {"/api/chat", 1, ollama_chat, NULL},
         {"/api/generate", 1, ollama_generate, NULL},
         {"/api/tags", 0, NULL, ollama_tags},
+        {"/api/ps", 0, NULL, ollama_ps},
+        {"/api/show", 1, ollama_show, NULL},
         {"/api/version", 0, NULL, ollama_version},
         {"/apply-template", 1, srv_apply_template, NULL},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(url, routes[i].path)) continue;
         if (routes[i].post ? !post : !get) goto bad_method;
-        if (routes[i].post) routes[i].post_fn(s, body, len, r);
+        struct server *inst = s;
+        if (s->pool && routes[i].post && routes[i].post_fn != ollama_show) {
+            /* the request's model, loaded, held until the request completes */
+            if (!(inst = srv_pool_acquire(s->pool, body, len, !strncmp(url, "/api/", 5), &cn->keep_ns, r))) return;
+            cn->inst = inst;
+        }
+        if (routes[i].post) routes[i].post_fn(inst, body, len, r);
         else routes[i].get_fn(s, r);
         return;
     }
@@ -220,7 +234,7 @@ bad_method:
 static const char *metrics_endpoint(const char *url) {
     static const char *const known[] = {"/", "/index.html", "/health", "/metrics", "/slots", "/v1/chat/completions",
                                         "/v1/completions", "/v1/models", "/api/chat", "/api/generate", "/api/tags",
-                                        "/api/version"};
+                                        "/api/version", "/api/ps", "/api/show"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (!strcmp(url, known[i])) return known[i];
     return !strncmp(url, "/slots/", 7) ? "/slots/{id}" : "other";
@@ -253,7 +267,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!resp) return MHD_NO;
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, Authorization, X-Conversation-Id");
         enum MHD_Result ret = MHD_queue_response(c, 204, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -268,12 +282,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    struct server *s = cls;
     struct conn *cn = *con_cls;
     if (!cn) return;
     if (cn->job) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) srv_job_cancel(cn->job);
         srv_job_unref(cn->job);
     }
+    if (cn->inst) srv_pool_release(s->pool, cn->inst, cn->keep_ns);
     sbuf_free(&cn->body);
     free(cn);
     *con_cls = NULL;
@@ -319,7 +335,8 @@ int srv_http_run(struct server *s, const char *host, int port) {
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "edgellm serve: signal %d, shutting down\n", sig);
-    srv_engine_stop(s);
+    if (s->pool) srv_pool_stop(s->pool);
+    else srv_engine_stop(s);
     MHD_stop_daemon(d);
     return 0;
 }

@@ -33,6 +33,7 @@ void srv_metrics_request(struct server *s, const char *endpoint, int status) {
 }
 
 void srv_metrics_job(struct server *s, const struct srv_job *job) {
+    if (s->front) s = s->front;
     pthread_mutex_lock(&s->mu);
     struct srv_metrics *m = &s->metrics;
     m->tokens_prompt += (uint64_t)job->n_prompt;
@@ -49,6 +50,7 @@ void srv_metrics_job(struct server *s, const struct srv_job *job) {
 }
 
 void srv_metrics_itl(struct server *s, double v) {
+    if (s->front) s = s->front;
     pthread_mutex_lock(&s->mu);
     hist_add(s->metrics.itl_bucket, itl_le, v);
     s->metrics.itl_count++;
@@ -97,6 +99,13 @@ void srv_metrics_text(struct server *s, struct srv_reply *r) {
               m->ttft_bucket, ttft_le, m->ttft_count, m->ttft_sum);
     hist_text(b, "edgellm_inter_token_latency_seconds", "Between consecutive generated tokens of a request.", m->itl_bucket,
               itl_le, m->itl_count, m->itl_sum);
+    if (s->pool) {
+        pthread_mutex_unlock(&s->mu);
+        srv_pool_metrics(s->pool, r);
+        r->status = 200;
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return;
+    }
     uint64_t used = 0;
     for (int i = 0; i < s->n_parallel; i++) used += (uint64_t)s->slot_info[i].n_cached;
     addf(b, "# HELP edgellm_queue_depth Requests waiting for a slot.\n# TYPE edgellm_queue_depth gauge\nedgellm_queue_depth %d\n",

@@ -182,44 +182,56 @@ static void utc_now(char *buf, size_t size) {
 }
 
 void ollama_tags(struct server *s, struct srv_reply *r) {
-    char when[64], psize[32], quant[32] = "";
-    utc_now(when, sizeof(when));
-    double np = (double)s->desc.n_params;
-    if (np >= 1e9) snprintf(psize, sizeof(psize), "%.1fB", np / 1e9);
-    else if (np >= 1e6) snprintf(psize, sizeof(psize), "%.1fM", np / 1e6);
-    else snprintf(psize, sizeof(psize), "%.0fK", np / 1e3);
-    uint64_t best = 0;
-    for (int i = 0; i < edgellm_model_n_tensor_types(s->model); i++) {
-        uint64_t count = 0;
-        const char *name = edgellm_model_tensor_type(s->model, i, &count);
-        if (name && count > best) {
-            best = count;
-            snprintf(quant, sizeof(quant), "%s", name);
-        }
-    }
-    for (char *p = quant; *p; p++)
-        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    int n = 0;
+    struct srv_model_info *in = srv_model_infos(s, &n);
     cJSON *root = cJSON_CreateObject();
     cJSON *models = cJSON_AddArrayToObject(root, "models");
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "name", s->model_id);
-    cJSON_AddStringToObject(m, "model", s->model_id);
-    cJSON_AddStringToObject(m, "modified_at", when);
-    cJSON_AddNumberToObject(m, "size", (double)s->desc.file_size);
-    cJSON_AddStringToObject(m, "digest", "");
-    cJSON *d = cJSON_AddObjectToObject(m, "details");
-    cJSON_AddStringToObject(d, "parent_model", "");
-    cJSON_AddStringToObject(d, "format", "gguf");
-    cJSON_AddStringToObject(d, "family", s->desc.arch ? s->desc.arch : "");
-    cJSON *fam = cJSON_AddArrayToObject(d, "families");
-    cJSON_AddItemToArray(fam, cJSON_CreateString(s->desc.arch ? s->desc.arch : ""));
-    cJSON_AddStringToObject(d, "parameter_size", psize);
-    cJSON_AddStringToObject(d, "quantization_level", quant);
-    cJSON_AddItemToArray(models, m);
-    char *json = cJSON_PrintUnformatted(root);
-    srv_reply_json(r, 200, json ? json : "{}");
-    free(json);
-    cJSON_Delete(root);
+    for (int i = 0; i < n; i++) {
+        cJSON *m = cJSON_CreateObject();
+        srv_model_details(m, &in[i]);
+        cJSON_AddItemToArray(models, m);
+    }
+    free(in);
+    srv_reply_cjson(r, 200, root);
+}
+
+/* POST /api/show {"model"} (s: the model's instance): details, model_info, the chat template. */
+void ollama_show(struct server *s, const char *body, size_t len, struct srv_reply *r) {
+    struct srv_model_info info = s->info;
+    if (s->pool) { /* from the scan: showing a model does not load it */
+        cJSON *req = srvj_body(body, len, r);
+        if (!req) {
+            to_ollama_error(r);
+            return;
+        }
+        const cJSON *mv = cJSON_GetObjectItemCaseSensitive(req, "model");
+        if (!cJSON_IsString(mv)) mv = cJSON_GetObjectItemCaseSensitive(req, "name");
+        char msg[256];
+        snprintf(msg, sizeof msg, "model '%.200s' not found", cJSON_IsString(mv) ? mv->valuestring : "");
+        int missing = !cJSON_IsString(mv) || srv_pool_info(s->pool, mv->valuestring, &info);
+        cJSON_Delete(req);
+        if (missing) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "error", msg);
+            srv_reply_cjson(r, 404, e);
+            return;
+        }
+    }
+    cJSON *root = cJSON_CreateObject();
+    srv_model_details(root, &info);
+    cJSON_AddStringToObject(root, "license", "");
+    cJSON_AddStringToObject(root, "modelfile", "");
+    cJSON_AddStringToObject(root, "parameters", "");
+    cJSON_AddStringToObject(root, "template", !s->pool && s->desc.chat_template ? s->desc.chat_template : "");
+    cJSON *mi = cJSON_AddObjectToObject(root, "model_info");
+    char key[96];
+    cJSON_AddStringToObject(mi, "general.architecture", info.family);
+    cJSON_AddNumberToObject(mi, "general.parameter_count", (double)info.n_params);
+    snprintf(key, sizeof key, "%s.context_length", info.family);
+    cJSON_AddNumberToObject(mi, key, info.n_ctx);
+    cJSON *caps = cJSON_AddArrayToObject(root, "capabilities");
+    cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
+    srv_reply_cjson(r, 200, root);
 }
 
 void ollama_version(struct server *s, struct srv_reply *r) {

@@ -412,10 +412,7 @@ void srv_apply_template(struct server *s, const char *body, size_t len, struct s
     }
     cJSON *res = cJSON_CreateObject();
     cJSON_AddStringToObject(res, "prompt", out);
-    char *json = cJSON_PrintUnformatted(res);
-    srv_reply_json(r, 200, json ? json : "{}");
-    free(json);
-    cJSON_Delete(res);
+    srv_reply_cjson(r, 200, res);
 done:
     edgellm_free(out);
     free(msgs);
@@ -448,19 +445,28 @@ done:
 }
 
 void oai_models(struct server *s, struct srv_reply *r) {
+    int n = 0;
+    struct srv_model_info *in = srv_model_infos(s, &n);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "object", "list");
     cJSON *data = cJSON_AddArrayToObject(root, "data");
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "id", s->model_id);
-    cJSON_AddStringToObject(m, "object", "model");
-    cJSON_AddNumberToObject(m, "created", 0);
-    cJSON_AddStringToObject(m, "owned_by", "edgellm");
-    cJSON_AddItemToArray(data, m);
-    char *json = cJSON_PrintUnformatted(root);
-    srv_reply_json(r, 200, json ? json : "{}");
-    free(json);
-    cJSON_Delete(root);
+    for (int i = 0; i < n; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "id", in[i].name);
+        cJSON_AddStringToObject(m, "object", "model");
+        cJSON_AddNumberToObject(m, "created", (double)in[i].mtime);
+        cJSON_AddStringToObject(m, "owned_by", "edgellm");
+        cJSON *meta = cJSON_AddObjectToObject(m, "meta");
+        cJSON_AddNumberToObject(meta, "size", (double)in[i].size);
+        cJSON_AddStringToObject(meta, "family", in[i].family);
+        cJSON_AddStringToObject(meta, "quantization", in[i].quant);
+        cJSON_AddNumberToObject(meta, "n_params", (double)in[i].n_params);
+        cJSON_AddNumberToObject(meta, "n_ctx", in[i].n_ctx);
+        cJSON_AddNumberToObject(meta, "memory_needed", (double)in[i].need); /* what --mem-budget counts */
+        cJSON_AddItemToArray(data, m);
+    }
+    free(in);
+    srv_reply_cjson(r, 200, root);
 }
 
 /* ---- outputs (engine thread) ------------------------------------------ */

@@ -112,6 +112,20 @@ void srv_metrics_text(struct server *s, struct srv_reply *r);
 void srv_slots_json(struct server *s, struct srv_reply *r);
 void srv_slot_action(struct server *s, int slot_id, const char *action, const char *body, size_t len, struct srv_reply *r);
 
+/* What the model lists (/v1/models, /api/tags, /api/show, /api/ps) say of a model file. */
+struct srv_model_info {
+    char name[128];              /* file name without .gguf */
+    char family[32];             /* general.architecture */
+    char quant[32];              /* the most common tensor type, upper case (Q4_0, ...) */
+    uint64_t size;               /* file bytes */
+    uint64_t n_params;
+    uint64_t need;               /* size + edgellm_context_memory_needed of its context */
+    uint32_t n_ctx;              /* positions per slot */
+    int64_t mtime;               /* file modification, unix seconds */
+};
+struct srv_pool;
+struct cJSON;
+
 struct server {
     struct edgellm_model *model;
     struct edgellm_context *ctx;
@@ -129,6 +143,7 @@ struct server {
     int n_busy;                  /* slots holding a job (for /health) */
     int stopping;
     pthread_t engine;
+    int engine_on;               /* the engine thread runs (srv_engine_stop joins it once) */
     uint64_t next_id;
 
     long keep;                   /* --keep, -1: through the first system message, else only BOS */
@@ -139,7 +154,49 @@ struct server {
     struct srv_metrics metrics;
     /* a save / restore request for the engine thread (under mu; the engine answers through cv) */
     struct srv_slot_req *slot_req;
+
+    /* set-up of srv_model_open (also the template of --models-dir's instances) */
+    uint32_t n_ctx_req;          /* -c, 0: 4096 or the model's if smaller */
+    int n_threads;
+    edgellm_kv_type kv_type;
+    struct srv_model_info info;  /* of the loaded model */
+    struct srv_pool *pool;       /* --models-dir: the models (this server then holds none) */
+    struct server *front;        /* a --models-dir model's: the HTTP server, which counts its tokens */
 };
+
+/* serve.c: loads path into s (model, context, slot table, engine thread) with s's set-up fields;
+ * 0, or -1 with err set. srv_model_close stops the engine and frees them. */
+int srv_model_open(struct server *s, const char *path, char *err, size_t err_size);
+void srv_model_close(struct server *s);
+/* The context parameters s's set-up asks of a model described by d. */
+struct edgellm_context_params srv_context_params(const struct server *s, const struct edgellm_model_desc *d);
+void srv_model_info_fill(struct srv_model_info *info, const char *path, const struct edgellm_model *m,
+                         const struct edgellm_model_desc *d, uint32_t n_ctx, uint64_t ctx_bytes);
+
+/* pool.c: --models-dir. srv_pool_new scans dir (each model is loaded once to describe it); NULL
+ * with err set when it holds no usable GGUF. */
+struct srv_pool *srv_pool_new(const struct server *tmpl, const char *dir, uint64_t budget, int64_t keep_ns,
+                              char *err, size_t err_size);
+void srv_pool_free(struct srv_pool *p);
+/* The loaded instance serving the request body's "model" (loading it, waiting for a load under
+ * way, evicting idle models for the budget); NULL with a 404 / 503 reply in the API's shape. The
+ * body's keep_alive goes to *keep_ns (-1: keep loaded). */
+struct server *srv_pool_acquire(struct srv_pool *p, const char *body, size_t len, int ollama, int64_t *keep_ns,
+                                struct srv_reply *r);
+/* The request on inst is over: its model stays loaded keep_ns more (-1 forever, 0 unloads now). */
+void srv_pool_release(struct srv_pool *p, struct server *inst, int64_t keep_ns);
+/* Infos of all models (malloc'd array, *n entries) of s: its pool's or its single model. */
+struct srv_model_info *srv_model_infos(struct server *s, int *n);
+/* /api/ps and the pool's /metrics gauges. */
+void ollama_ps(struct server *s, struct srv_reply *r);
+/* The info of the pool's model called name ("x" or "x:latest"): 0, or -1 when there is none. */
+int srv_pool_info(struct srv_pool *p, const char *name, struct srv_model_info *out);
+/* Adds a model's name, model, modified_at, size, digest, details, parameter_count, context_length to m. */
+void srv_model_details(struct cJSON *m, const struct srv_model_info *in);
+void srv_pool_metrics(struct srv_pool *p, struct srv_reply *r);
+/* "keep_alive": seconds (number) or a duration string ("5m", "30s", "1h", "-1"); -1 for a negative
+ * one (keep loaded). 0, or -1 when malformed. */
+int srv_parse_duration(const struct cJSON *v, int64_t *ns);
 
 struct srv_slot_req {
     int slot, restore;
@@ -151,7 +208,9 @@ struct srv_slot_req {
 
 /* slots.c: the engine thread. */
 int srv_engine_start(struct server *s);
+/* Stops the engine thread (again: nothing); with a pool, every loaded model's. */
 void srv_engine_stop(struct server *s);
+void srv_pool_stop(struct srv_pool *p);
 /* Queues a job (takes one reference for the engine). Returns 0, or -1 when the queue is full. */
 int srv_enqueue(struct server *s, struct srv_job *job);
 
@@ -163,6 +222,8 @@ struct srv_reply {
     struct srv_job *job;         /* non-NULL: stream the job's output instead of body */
 };
 void srv_reply_json(struct srv_reply *r, int status, const char *json);
+/* srv_reply_json of o printed; deletes o. */
+void srv_reply_cjson(struct srv_reply *r, int status, struct cJSON *o);
 /* OpenAI error JSON (also used for the server's own errors). */
 void srv_reply_error(struct srv_reply *r, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -222,6 +283,7 @@ void ollama_chat(struct server *s, const char *body, size_t len, struct srv_repl
 void ollama_generate(struct server *s, const char *body, size_t len, struct srv_reply *r);
 void ollama_tags(struct server *s, struct srv_reply *r);
 void ollama_version(struct server *s, struct srv_reply *r);
+void ollama_show(struct server *s, const char *body, size_t len, struct srv_reply *r);
 void ollama_emit_delta(struct srv_job *job, int reasoning, const char *text, size_t len);
 void ollama_emit_end(struct srv_job *job, const char *finish_reason);
 

@@ -833,10 +833,14 @@ static void *engine_main(void *arg) {
 int srv_engine_start(struct server *s) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    return pthread_create(&s->engine, NULL, engine_main, s) ? -1 : 0;
+    if (pthread_create(&s->engine, NULL, engine_main, s)) return -1;
+    s->engine_on = 1;
+    return 0;
 }
 
 void srv_engine_stop(struct server *s) {
+    if (!s->engine_on) return;
+    s->engine_on = 0;
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
     pthread_cond_broadcast(&s->cv);
