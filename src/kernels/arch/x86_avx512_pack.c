@@ -230,6 +230,7 @@ AI __m512i kp_dpb(__m512i acc, __m512i q, const int8_t *y) {
  * vpdpbusd per group, so three groups cut the broadcast loads per vpdpbusd to a third (the load ports, not
  * the multipliers, bound the one-group tile). Live: 2 * NG * KP_CP accumulators + NG quants. */
 enum { KP_CP = 6, KP_CP3 = 4 };
+_Static_assert(KP_CP == 6 && KP_CP3 == 4, "KP_CASES2 spells out the pass sizes 1..6 and 1..4");
 AI void kp_group2(int kind, int NG, int nsb, const uint8_t *pk, size_t pgs, const uint8_t *x, size_t nbx,
                   const struct kern_aux *aux, size_t naux, const int NC, float *s, size_t lds) {
     const int q8a = kind <= 1 || kind == 4; /* Q8_0 activations, no extra */
@@ -306,13 +307,20 @@ AI void kp_group2(int kind, int NG, int nsb, const uint8_t *pk, size_t pgs, cons
     }
 }
 
-#define KP_CASE2(NGV, N) case N: kp_group2(KIND, NGV, nsb, pk, pgs, x, nbx, aux, naux, N, so, lds); break;
+/* One pass of N <= KP_CP tokens (KP_CP3 for three groups) from token c0: the token count is a
+ * compile-time constant only per pass, so each type instantiates 6 + 6 + 4 variants, not 3 x 16. */
+#define KP_CASE2(NGV, N) case N: kp_group2(KIND, NGV, nsb, pk, pgs, x + (size_t)c0 * nbx, nbx, aux + (size_t)c0 * naux, naux, N, so + (size_t)c0 * lds, lds); break;
 #define KP_CASES2(NGV)                                                                                     \
-    KP_CASE2(NGV, 1) KP_CASE2(NGV, 2) KP_CASE2(NGV, 3) KP_CASE2(NGV, 4) KP_CASE2(NGV, 5) KP_CASE2(NGV, 6)   \
-    KP_CASE2(NGV, 7) KP_CASE2(NGV, 8) KP_CASE2(NGV, 9) KP_CASE2(NGV, 10) KP_CASE2(NGV, 11)                 \
-    KP_CASE2(NGV, 12) KP_CASE2(NGV, 13) KP_CASE2(NGV, 14) KP_CASE2(NGV, 15)                                \
-    default: kp_group2(KIND, NGV, nsb, pk, pgs, x, nbx, aux, naux, 16, so, lds); break;
-/* Groups three at a time (KERN_CHUNK_PF is 3 groups), then the remaining two or one. */
+    for (int c0 = 0; c0 < nc; c0 += (NGV) == 3 ? KP_CP3 : KP_CP) {                                       \
+        const int cp_ = (NGV) == 3 ? KP_CP3 : KP_CP, np_ = nc - c0 < cp_ ? nc - c0 : cp_;                 \
+        switch (np_) {                                                                                     \
+            KP_CASE2(NGV, 1) KP_CASE2(NGV, 2) KP_CASE2(NGV, 3)                                             \
+            default: if ((NGV) == 3) { kp_group2(KIND, NGV, nsb, pk, pgs, x + (size_t)c0 * nbx, nbx,        \
+                                                 aux + (size_t)c0 * naux, naux, KP_CP3, so + (size_t)c0 * lds, lds); break; } \
+            switch (np_) { KP_CASE2(NGV, 4) KP_CASE2(NGV, 5) default: kp_group2(KIND, NGV, nsb, pk, pgs,   \
+                x + (size_t)c0 * nbx, nbx, aux + (size_t)c0 * naux, naux, KP_CP, so + (size_t)c0 * lds, lds); break; } \
+        }                                                                                                  \
+    }
 #define KP_TILE(NAME, KIND_, GB)                                                                           \
     void NAME(int k, const void *packed, int ng, const void *vx, size_t nbx, const struct kern_aux *aux,  \
               size_t naux, int nc, float *s, size_t lds) {                                                 \
@@ -325,13 +333,13 @@ AI void kp_group2(int kind, int NG, int nsb, const uint8_t *pk, size_t pgs, cons
             float *so = s + gi * KERN_PACK_R;                                                              \
             const int left = ng - gi;                                                                      \
             if (left >= 3) {                                                                               \
-                switch (nc) { KP_CASES2(3) }                                                               \
+                KP_CASES2(3)                                                               \
                 gi += 3;                                                                                   \
             } else if (left == 2) {                                                                        \
-                switch (nc) { KP_CASES2(2) }                                                               \
+                KP_CASES2(2)                                                               \
                 gi += 2;                                                                                   \
             } else {                                                                                       \
-                switch (nc) { KP_CASES2(1) }                                                               \
+                KP_CASES2(1)                                                               \
                 gi++;                                                                                      \
             }                                                                                              \
         }                                                                                                  \
