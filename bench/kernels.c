@@ -40,7 +40,7 @@ static uint32_t type_by_name(const char *s) {
 }
 
 /* A weight of `rows` x k filled by quantizing smooth pseudo-random floats. */
-static struct weight make_weight(uint32_t t, int64_t k, int64_t rows) {
+static struct weight make_weight(uint32_t t, int64_t k, int64_t rows, int repack) {
     struct weight w = { .type = t, .ne = { k, rows }, .nb_row = qtype_row_size(t, k) };
     char *d = malloc(w.nb_row * (size_t)rows);
     float *f = malloc(sizeof(float) * (size_t)k);
@@ -51,6 +51,16 @@ static struct weight make_weight(uint32_t t, int64_t k, int64_t rows) {
     }
     free(f);
     w.data = d;
+    /* decode runs on the repacked layout when the ISA has a kernel for it: measure that */
+    if (repack && kern_repack_wanted(&w)) {
+        void *rp = NULL;
+        if (!posix_memalign(&rp, 64, kern_repack_bytes(&w))) {
+            kern_repack_weight(NULL, NULL, &w, rp);
+            free(d);
+            w.data = rp;
+            w.layout = KERN_LAYOUT_X4;
+        }
+    }
     return w;
 }
 
@@ -65,7 +75,7 @@ static size_t llc_bytes(void) {
 }
 
 static void bench(struct threadpool *tp, uint32_t t, int64_t k, int64_t rows, int n, int from_dram) {
-    struct weight w = make_weight(t, k, rows);
+    struct weight w = make_weight(t, k, rows, n < KERN_PACK_MIN_N);
     float *x = malloc(sizeof(float) * (size_t)(k * n)), *y = malloc(sizeof(float) * (size_t)(rows * n));
     for (int64_t i = 0; i < k * n; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     void *scratch = malloc(kern_matmul_scratch_size(t, k, n, tp_n_threads(tp)));
