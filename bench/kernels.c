@@ -151,8 +151,12 @@ int main(int argc, char **argv) {
     printf("last-level cache %zu KiB: decode working sets >= %zu MiB\n", llc_bytes() >> 10, 4 * llc_bytes() >> 20);
     for (int th = th0; th <= th1; th++) {
         struct threadpool *tp = tp_new(th);
-        bench(tp, t, 1536, 8960, 1, 1);
-        bench(tp, t, 8960, 1536, 1, 1);
+        const char *only = getenv("KB_ONLY"); /* "up" or "down": one decode shape (for perf stat) */
+        if (!only || !strcmp(only, "up")) bench(tp, t, 1536, 8960, 1, 1);
+        if (!only || !strcmp(only, "down")) bench(tp, t, 8960, 1536, 1, 1);
+        if (only && !strcmp(only, "sweep"))
+            for (int kk = 1024; kk <= 16384; kk *= 2) bench(tp, t, kk, 8960 * 1536 / kk, 1, 1);
+        if (only) { tp_free(tp); continue; }
         bench(tp, t, 1536, 512, 1, 0); /* L2-resident: the kernel's compute rate */
         if (np > 8) bench(tp, t, 1536, 8960, np, 0);
         else if (np > 1) { /* batched decode, weights from DRAM */

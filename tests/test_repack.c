@@ -144,6 +144,16 @@ static void test_one(struct threadpool *tp, uint32_t t, int64_t k, int rows) {
         }
         CHECKF(bad == 0, "%s matmul on repacked %s k=%lld rows=%d n=%d threads=%d: %d bad", isa, tt->name, (long long)k, rows, n,
                tp_n_threads(tp), bad);
+        if (n >= KERN_PACK_MIN_N) {
+            /* prefill packs the same bytes whether it reads the repacked groups (pack_x4) or
+             * plain rows: the results are identical to the plain weight's */
+            float *yp = malloc(sizeof(float) * (size_t)(ldy * n));
+            for (int64_t i = 0; i < ldy * n; i++) yp[i] = -777.0f;
+            kern_matmul(tp, &w, xin, n, yp, ldy, scratch);
+            CHECKF(!memcmp(y, yp, sizeof(float) * (size_t)(ldy * n)), "%s prefill %s k=%lld rows=%d n=%d: repacked differs from plain", isa,
+                   tt->name, (long long)k, rows, n);
+            free(yp);
+        }
         free(xin); free(y); free(scratch);
     }
     free(wf); free(wq); free(rp); free(back); free(a); free(b); free(xf); free(xq); free(ref); free(tol); free(wd); free(xd);

@@ -219,6 +219,7 @@ struct kern_mm_job {
     char *packbase;
     size_t packbytes;
     kern_pack_fn pack;
+    kern_pack_fn pack_x4;      /* pack from the repacked layout (NULL: unpack the chunk first) */
     kern_tile_packed_fn tile_packed;
     size_t pack_gbytes;        /* bytes of one packed group of KERN_PACK_R rows */
     qtype_from_float_fn quant;
@@ -239,6 +240,7 @@ struct kern_mm_job {
     long first[KERN_MAXW + 1];
     kern_tile_fn tiles[KERN_MAXW];
     kern_pack_fn packs[KERN_MAXW];
+    kern_pack_fn pack_x4s[KERN_MAXW];
     kern_tile_packed_fn tpacks[KERN_MAXW];
     size_t pack_gb[KERN_MAXW];
     int tile_cs[KERN_MAXW];
@@ -259,10 +261,31 @@ static void kern_quant_worker(void *arg, int ith, int nth) {
     }
 }
 
+/* Every token tile against the ng packed groups in this thread's packbuf (rows r0...). */
+static void kern_mm_packed_tiles(struct kern_mm_job *job, int ng, long r0) {
+    const size_t naux = job->auxstride / sizeof(struct kern_aux);
+    for (int j = 0; j < job->n; j += KERN_TILE_C_MAX) {
+        const int nc = job->n - j < KERN_TILE_C_MAX ? job->n - j : KERN_TILE_C_MAX;
+        job->tile_packed((int)job->k, job->packbuf, ng, job->xq + (size_t)j * job->xstride, job->xstride,
+                         (const struct kern_aux *)((const char *)job->aux + (size_t)j * job->auxstride), naux, nc,
+                         job->y + j * job->ldy + r0, (size_t)job->ldy);
+    }
+}
+
 static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
     const struct weight *w = job->w;
     const char *wd = w->data;
     const int k = (int)job->k;
+    if (job->unrep && job->pack && job->pack_x4 && r0 % KERN_PACK_R == 0) {
+        /* packed straight from the repacked groups (no plain copy in between) */
+        const long rx = w->ne[1] / KERN_RP_R * KERN_RP_R, re = r1 < rx ? r1 : rx;
+        const int ng = re > r0 ? (int)((re - r0) / KERN_PACK_R) : 0;
+        for (int g = 0; g < ng; g++)
+            job->pack_x4(k, wd + (size_t)(r0 + g * KERN_PACK_R) * w->nb_row, w->nb_row, job->packbuf + (size_t)g * job->pack_gbytes);
+        if (ng > 0) kern_mm_packed_tiles(job, ng, r0);
+        r0 += (long)ng * KERN_PACK_R;
+        if (r0 >= r1) return;
+    }
     if (job->unrep) {
         /* the chunk's rows, plain, in this thread's scratch; then as for a plain weight */
         struct weight pw = *w;
@@ -297,13 +320,7 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
         const int ng = (int)((r1 - r0) / KERN_PACK_R);
         for (int g = 0; g < ng; g++)
             job->pack(k, wd + (size_t)(r0 + g * KERN_PACK_R) * w->nb_row, w->nb_row, job->packbuf + (size_t)g * job->pack_gbytes);
-        const size_t naux = job->auxstride / sizeof(struct kern_aux);
-        for (int j = 0; j < job->n; j += KERN_TILE_C_MAX) {
-            const int nc = job->n - j < KERN_TILE_C_MAX ? job->n - j : KERN_TILE_C_MAX;
-            job->tile_packed(k, job->packbuf, ng, job->xq + (size_t)j * job->xstride, job->xstride,
-                             (const struct kern_aux *)((const char *)job->aux + (size_t)j * job->auxstride), naux, nc,
-                             job->y + j * job->ldy + r0, (size_t)job->ldy);
-        }
+        kern_mm_packed_tiles(job, ng, r0);
         r0 += (long)ng * KERN_PACK_R;
         if (r0 >= r1) return;
     }
@@ -348,6 +365,7 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
         local.ldy = job->ldys[i];
         local.tile = job->tiles[i];
         local.pack = job->packs[i];
+        local.pack_x4 = job->pack_x4s[i];
         local.tile_packed = job->tpacks[i];
         local.pack_gbytes = job->pack_gb[i];
         local.tile_c = job->tile_cs[i];
@@ -435,6 +453,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
             job.packs[i] = isa->pack[w[i]->type];
             job.tpacks[i] = isa->tile_packed[w[i]->type];
             job.pack_gb[i] = (size_t)isa->pack_b32[w[i]->type] * (size_t)(job.k / 32);
+            if (w[i]->layout == KERN_LAYOUT_X4) job.pack_x4s[i] = isa->pack_x4[w[i]->type];
         }
         const int tc = isa->tile_c[w[i]->type];
         job.tile_cs[i] = tc > 0 && tc <= KERN_TILE_C_MAX ? tc : KERN_TILE_C;

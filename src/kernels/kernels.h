@@ -102,6 +102,10 @@ struct kern_isa {
     kern_pack_fn pack[QT_COUNT];
     kern_tile_packed_fn tile_packed[QT_COUNT];
     uint16_t pack_b32[QT_COUNT];
+    /* Packed prefill straight from a repacked weight (KERN_LAYOUT_X4), by weight type (NULL: the
+     * chunk is first unpacked to plain rows): w points at KERN_PACK_R rows that lie in whole
+     * groups, nbw is the plain row size; writes what pack writes for the same rows. */
+    kern_pack_fn pack_x4[QT_COUNT];
     /* Decode on repacked weights (KERN_LAYOUT_X4) by weight type (NULL: do not repack). */
     kern_rp_fn rp_gemv[QT_COUNT];
     /* Float helpers (NULL: the scalar version in kernels.c). */

@@ -387,6 +387,7 @@ const struct kern_isa kern_isa_avx512 = { .name = "avx512", KX_TABLE_ENTRIES, KR
                                             .tile_c = { [QT_Q4_0] = K5_TC, [QT_Q8_0] = K5_TC },
                                             .pack = { [QT_Q4_0] = kp_pack_q4_0, [QT_Q8_0] = kp_pack_q8_0, [QT_Q5_0] = kp_pack_q5_0,
                                                       [QT_Q4_K] = kp_pack_q4_K, [QT_Q6_K] = kp_pack_q6_K },
+                                            .pack_x4 = { [QT_Q4_0] = kp_pack_x4_q4_0, [QT_Q8_0] = kp_pack_x4_q8_0 },
                                             .tile_packed = { [QT_Q4_0] = kp_tile_q4_0, [QT_Q8_0] = kp_tile_q8_0, [QT_Q5_0] = kp_tile_q5_0,
                                                              [QT_Q4_K] = kp_tile_q4_K, [QT_Q6_K] = kp_tile_q6_K },
                                             .pack_b32 = { [QT_Q4_0] = 576, [QT_Q8_0] = 576, [QT_Q5_0] = 576, [QT_Q4_K] = 640, [QT_Q6_K] = 640 } };

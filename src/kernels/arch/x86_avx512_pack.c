@@ -64,28 +64,60 @@ AI __m512 kp_h16(const uint8_t *p, size_t nbw) {
 
 /* ---------------------------------------------------------------- packing */
 
+/* One packed 32-element column: the 16 rows' scales, then z (16 bytes of rows 4g..4g+3 in
+ * z[g]) as nibbles, or (q8) z and z2 (bytes 0-15 and 16-31) offset to unsigned. */
+AI void kp_store_32(uint8_t *g, __m512 scales, const __m512i z[4], const __m512i z2[4], int q8) {
+    __m512i lo[4], hi[4];
+    _mm512_storeu_ps(g, scales);
+    if (q8) {
+        KP_MAP(kp_x80, z, lo);
+        KP_MAP(kp_x80, z2, hi);
+    } else {
+        KP_MAP(kp_lo, z, lo);
+        KP_MAP(kp_hi, z, hi);
+    }
+    kp_transpose(lo, g + 64);
+    kp_transpose(hi, g + 64 + 256);
+}
+
 /* Q4_0 / Q8_0: a 2-byte fp16 scale, then 16 bytes of nibbles or 32 signed bytes. */
 AI void kp_pack_32(int k, const uint8_t *w, size_t nbw, uint8_t *dst, size_t bsize, int q8) {
     for (int i = 0; i < k / 32; i++) {
         uint8_t *g = dst + (size_t)i * KP_B32;
         const uint8_t *b = w + (size_t)i * bsize;
-        _mm512_storeu_ps(g, kp_h16(b, nbw));
-        __m512i z[4], lo[4], hi[4];
+        __m512i z[4], z2[4];
         kp_load16(b + 2, nbw, z);
-        if (q8) {
-            KP_MAP(kp_x80, z, lo);
-            kp_load16(b + 2 + 16, nbw, z);
-            KP_MAP(kp_x80, z, hi);
-        } else {
-            KP_MAP(kp_lo, z, lo);
-            KP_MAP(kp_hi, z, hi);
-        }
-        kp_transpose(lo, g + 64);
-        kp_transpose(hi, g + 64 + 256);
+        if (q8) kp_load16(b + 2 + 16, nbw, z2);
+        kp_store_32(g, kp_h16(b, nbw), z, z2, q8);
     }
 }
 
 void kp_pack_q4_0(int k, const void *w, size_t nbw, void *dst) { kp_pack_32(k, w, nbw, dst, sizeof(block_q4_0), 0); }
+
+/* The same from the repacked layout (repack.c): 16 rows are 4 groups of 4 rows (4 * nbw bytes
+ * each); in a group, super-columns of 8 columns, each column's quants one 64-byte piece per 16
+ * bytes (row r in lane r: what kp_load4 assembles), then the columns' fp16 scales, 4 rows each. */
+AI void kp_pack_x4_32(int k, const uint8_t *w, size_t nbw, uint8_t *dst, size_t bsize, int q8) {
+    const int nb = k / 32;
+    const size_t qb = q8 ? 128 : 64, sstride = 8 * 4 * bsize;
+    for (int i = 0; i < nb; i++) {
+        const int s0 = i / 8 * 8, c = i - s0, ncs = nb - s0 < 8 ? nb - s0 : 8;
+        const uint8_t *col = w + (size_t)(s0 / 8) * sstride + (size_t)c * qb, *sc = w + (size_t)(s0 / 8) * sstride + ncs * qb + 8 * c;
+        uint8_t *g = dst + (size_t)i * KP_B32;
+        uint64_t h[4];
+        __m512i z[4], z2[4];
+        _Pragma("GCC unroll 4")
+        for (int gg = 0; gg < 4; gg++) {
+            memcpy(&h[gg], sc + gg * 4 * nbw, 8);
+            z[gg] = _mm512_loadu_si512(col + gg * 4 * nbw);
+            if (q8) z2[gg] = _mm512_loadu_si512(col + 64 + gg * 4 * nbw);
+        }
+        kp_store_32(g, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h)), z, z2, q8);
+    }
+}
+
+void kp_pack_x4_q4_0(int k, const void *w, size_t nbw, void *dst) { kp_pack_x4_32(k, w, nbw, dst, sizeof(block_q4_0), 0); }
+void kp_pack_x4_q8_0(int k, const void *w, size_t nbw, void *dst) { kp_pack_x4_32(k, w, nbw, dst, sizeof(block_q8_0), 1); }
 
 /* Q5_0: element j < 16 is the low nibble of qs[j] plus bit j of qh as its fifth bit, element
  * j + 16 the high nibble plus bit j + 16. With rows in 128-bit lanes, byte j of lane r is bit
