@@ -151,7 +151,9 @@ int main(int argc, char **argv) {
     printf("last-level cache %zu KiB: decode working sets >= %zu MiB\n", llc_bytes() >> 10, 4 * llc_bytes() >> 20);
     for (int th = th0; th <= th1; th++) {
         struct threadpool *tp = tp_new(th);
-        const char *only = getenv("KB_ONLY"); /* "up" or "down": one decode shape (for perf stat) */
+        /* KB_ONLY=up or down: only that decode shape (for perf stat); sweep: decode from DRAM at
+         * k = 1024..16384, same bytes (where the activations stop fitting beside the stream) */
+        const char *only = getenv("KB_ONLY");
         if (!only || !strcmp(only, "up")) bench(tp, t, 1536, 8960, 1, 1);
         if (!only || !strcmp(only, "down")) bench(tp, t, 8960, 1536, 1, 1);
         if (only && !strcmp(only, "sweep"))

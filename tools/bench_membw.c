@@ -36,12 +36,14 @@
  * hardware prefetcher alone keeps too few lines in flight to reach what the core can pull (on
  * the 2-core AMD EPYC VM a plain read loop gave 14 GB/s while decode streamed 20-24). Each
  * buffer is read at two distances, 2 KiB and 8 KiB (the decode kernels' own), the faster counts. */
-static size_t MEMBW_PF = 2048;
+static const size_t membw_pf_dists[] = { 2048, 8192 };
 
-typedef uint64_t (*membw_read_fn)(const uint8_t *p, size_t n);
+/* Reads n bytes at p (a multiple of MEMBW_STEP), every line also prefetched pf bytes ahead. */
+typedef uint64_t (*membw_read_fn)(const uint8_t *p, size_t n, size_t pf);
 
 /* Sums of 64-bit lanes, so the loads cannot be optimized away; n is a multiple of MEMBW_STEP. */
-static uint64_t read_scalar(const uint8_t *p, size_t n) {
+static uint64_t read_scalar(const uint8_t *p, size_t n, size_t pf) {
+    (void)pf;
     const uint64_t *q = (const uint64_t *)(const void *)p;
     uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (size_t i = 0; i < n / 8; i += 4) a0 += q[i], a1 += q[i + 1], a2 += q[i + 2], a3 += q[i + 3];
@@ -49,11 +51,11 @@ static uint64_t read_scalar(const uint8_t *p, size_t n) {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p, size_t n) {
+__attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p, size_t n, size_t pf) {
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i < n; i += MEMBW_STEP) {
         const __m512i *v = (const __m512i *)(const void *)(p + i);
-        for (int l = 0; l < MEMBW_STEP; l += 64) _mm_prefetch((const char *)p + i + MEMBW_PF + l, _MM_HINT_T0);
+        for (int l = 0; l < MEMBW_STEP; l += 64) _mm_prefetch((const char *)p + i + pf + l, _MM_HINT_T0);
         a0 = _mm512_add_epi64(a0, _mm512_load_si512(v + 0));
         a1 = _mm512_add_epi64(a1, _mm512_load_si512(v + 1));
         a2 = _mm512_add_epi64(a2, _mm512_load_si512(v + 2));
@@ -66,11 +68,11 @@ __attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p,
     return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
 }
 
-__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n) {
+__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n, size_t pf) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i < n; i += 256) {
         const __m256i *v = (const __m256i *)(const void *)(p + i);
-        for (int l = 0; l < 256; l += 64) _mm_prefetch((const char *)p + i + MEMBW_PF + l, _MM_HINT_T0);
+        for (int l = 0; l < 256; l += 64) _mm_prefetch((const char *)p + i + pf + l, _MM_HINT_T0);
         a0 = _mm256_add_epi64(a0, _mm256_load_si256(v + 0));
         a1 = _mm256_add_epi64(a1, _mm256_load_si256(v + 1));
         a2 = _mm256_add_epi64(a2, _mm256_load_si256(v + 2));
@@ -86,12 +88,12 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size
     return l[0] + l[1] + l[2] + l[3];
 }
 #elif defined(__aarch64__)
-static uint64_t read_neon(const uint8_t *p, size_t n) {
+static uint64_t read_neon(const uint8_t *p, size_t n, size_t pf) {
     uint64x2_t a0 = vdupq_n_u64(0), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i < n; i += 128) {
         const uint64_t *v = (const uint64_t *)(const void *)(p + i);
-        __builtin_prefetch(p + i + MEMBW_PF);
-        __builtin_prefetch(p + i + MEMBW_PF + 64);
+        __builtin_prefetch(p + i + pf);
+        __builtin_prefetch(p + i + pf + 64);
         a0 = vaddq_u64(a0, vld1q_u64(v + 0));
         a1 = vaddq_u64(a1, vld1q_u64(v + 2));
         a2 = vaddq_u64(a2, vld1q_u64(v + 4));
@@ -129,6 +131,7 @@ struct membw_run {
     size_t bytes;
     int nth;
     membw_read_fn read;
+    size_t pf; /* prefetch distance */
     pthread_barrier_t bar;
     pthread_mutex_t mu; /* the start gate: workers wait until all threads exist (go) or not (stop) */
     pthread_cond_t cv;
@@ -155,7 +158,7 @@ static void *membw_worker(void *arg) {
     pthread_mutex_unlock(&r->mu);
     if (stop) return NULL;
     for (int pass = 0; pass <= MEMBW_PASSES; pass++) {
-        s += r->read(p, slice);
+        s += r->read(p, slice, r->pf);
         pthread_barrier_wait(&r->bar);
     }
     r->sink += s; /* racy on purpose: only keeps the sums alive */
@@ -163,8 +166,8 @@ static void *membw_worker(void *arg) {
 }
 
 /* GB/s of nth threads over the buffer, or a negative value if the threads cannot start. */
-static double membw_run_threads(const uint8_t *buf, size_t bytes, int nth, membw_read_fn read) {
-    struct membw_run r = {.buf = buf, .bytes = bytes, .nth = nth, .read = read};
+static double membw_run_threads(const uint8_t *buf, size_t bytes, int nth, membw_read_fn read, size_t pf) {
+    struct membw_run r = {.buf = buf, .bytes = bytes, .nth = nth, .read = read, .pf = pf};
     static struct membw_thread th[1024];
     static pthread_t tid[1024];
     if (nth < 1 || nth > 1024 || pthread_barrier_init(&r.bar, NULL, (unsigned)nth)) return -1;
@@ -187,11 +190,11 @@ static double membw_run_threads(const uint8_t *buf, size_t bytes, int nth, membw
         return -1;
     }
     const size_t slice = bytes / (size_t)nth / MEMBW_STEP * MEMBW_STEP;
-    uint64_t s = read(buf, slice);
+    uint64_t s = read(buf, slice, pf);
     pthread_barrier_wait(&r.bar); /* warm-up done */
     double t0 = now_s();
     for (int pass = 1; pass <= MEMBW_PASSES; pass++) {
-        s += read(buf, slice);
+        s += read(buf, slice, pf);
         pthread_barrier_wait(&r.bar);
     }
     double el = now_s() - t0;
@@ -243,10 +246,10 @@ static int membw_measure_pages(int threads, int huge, membw_read_fn read, double
 #endif
     for (size_t i = 0; i < MEMBW_BYTES; i += 4096) memset(buf + i, (int)(i >> 12) & 0xff, 4096);
     *gb_1t = *gb_n = 0;
-    for (size_t pf = 2048; pf <= 8192; pf *= 4) {
-        MEMBW_PF = pf;
-        const double g1 = membw_run_threads(buf, MEMBW_BYTES, 1, read);
-        const double gn = threads == 1 ? g1 : membw_run_threads(buf, MEMBW_BYTES, threads, read);
+    for (size_t d = 0; d < sizeof membw_pf_dists / sizeof membw_pf_dists[0]; d++) {
+        const size_t pf = membw_pf_dists[d];
+        const double g1 = membw_run_threads(buf, MEMBW_BYTES, 1, read, pf);
+        const double gn = threads == 1 ? g1 : membw_run_threads(buf, MEMBW_BYTES, threads, read, pf);
         if (g1 <= 0 || gn <= 0) { *gb_1t = *gb_n = 0; break; }
         if (g1 > *gb_1t) *gb_1t = g1;
         if (gn > *gb_n) *gb_n = gn;

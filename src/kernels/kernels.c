@@ -276,7 +276,7 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
     const struct weight *w = job->w;
     const char *wd = w->data;
     const int k = (int)job->k;
-    if (job->unrep && job->pack && job->pack_x4 && r0 % KERN_PACK_R == 0) {
+    if (job->pack_x4 && r0 % KERN_PACK_R == 0) { /* set only for a repacked weight that is packed */
         /* packed straight from the repacked groups (no plain copy in between) */
         const long rx = w->ne[1] / KERN_RP_R * KERN_RP_R, re = r1 < rx ? r1 : rx;
         const int ng = re > r0 ? (int)((re - r0) / KERN_PACK_R) : 0;

@@ -26,8 +26,9 @@ struct weight {
  * then reads its rows as one sequential stream (the plain layout is 4 interleaved streams that
  * keep too few loads in flight on CPUs with high per-core bandwidth). Decode (fewer than
  * KERN_PACK_MIN_N tokens) runs the ISA's rp_gemv kernel on it token by token, so a token's
- * result does not depend on its batch; everything else (prefill, ISAs without a kernel) first
- * unpacks the chunk of rows it works on into its scratch (kern_unrepack_rows). Types:
+ * result does not depend on its batch; prefill packs straight from it where the ISA has a
+ * pack_x4 for the type, everything else (other prefill, ISAs without a kernel) first unpacks the
+ * chunk of rows it works on into its scratch (kern_unrepack_rows). Types:
  * Q4_0, Q8_0, Q5_0, Q4_K, Q5_K, Q6_K, IQ4_XS, F16. */
 enum { KERN_LAYOUT_ROWS = 0, KERN_LAYOUT_X4 = 1 };
 #define KERN_RP_R 4
