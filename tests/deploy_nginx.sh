@@ -112,24 +112,31 @@ async function conversation(i) {
     const u = r.body.usage;
     c.turns.push({ up: r.up, cached: u.prompt_tokens_details?.cached_tokens ?? 0, prompt: u.prompt_tokens, afterKill: r.started });
     messages.push({ role: "assistant", content: r.body.choices[0].message.content ?? "" });
+    maybeKill(c);
   }
   c.ok = true;
   return c;
+}
+
+// Once KILL_AFTER conversations have finished, the first conversation to complete a turn with
+// at least two turns still to start has its replica killed (so that some conversations move).
+// Checked at every turn: checking only when a conversation finished could find none in that
+// state at those moments, and then nothing was killed.
+function maybeKill(c) {
+  if (killed || finished < KILL_AFTER || c.turns.length >= TURNS - 1) return;
+  const a = c.turns[c.turns.length - 1].up;
+  if (!replicas.includes(a)) return;
+  killAddr = a;
+  killed = true;
+  process.kill(pids[replicas.indexOf(killAddr)], "SIGKILL");
+  console.log(`killed the replica at ${killAddr} after ${finished} conversations`);
 }
 
 let next = 0;
 async function worker() {
   while (next < N) {
     await conversation(next++);
-    if (++finished >= KILL_AFTER && !killed) {
-      // the replica of a conversation under way with turns still to start (so that some move)
-      const busy = convs.filter((c) => !c.ok && c.turns.length && c.turns.length < TURNS - 1).map((c) => c.turns[c.turns.length - 1].up);
-      killAddr = busy.find((a) => replicas.includes(a));
-      if (!killAddr) continue;
-      killed = true;
-      process.kill(pids[replicas.indexOf(killAddr)], "SIGKILL");
-      console.log(`killed the replica at ${killAddr} after ${finished} conversations`);
-    }
+    finished++;
   }
 }
 await Promise.all(Array.from({ length: AT_ONCE }, worker));
