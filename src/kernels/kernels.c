@@ -238,6 +238,12 @@ struct kern_mm_job {
     int64_t ldys[KERN_MAXW];
     long chunks[KERN_MAXW];
     long first[KERN_MAXW + 1];
+    /* guided items (decode): weight i is rows [roff[i], roff[i + 1]) of one row space, taken
+     * from gpos in pieces that shrink with what is left (kern_mm_take) */
+    int guided;
+    long roff[KERN_MAXW + 1];
+    long gmin[KERN_MAXW];      /* smallest piece of weight i, in rows */
+    atomic_long gpos;
     kern_tile_fn tiles[KERN_MAXW];
     kern_pack_fn packs[KERN_MAXW];
     kern_pack_fn pack_x4s[KERN_MAXW];
@@ -341,6 +347,34 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
             job->vec_dot(k, job->y + j * job->ldy + r, wd + (size_t)r * w->nb_row, job->xq + (size_t)j * job->xstride);
 }
 
+/* Guided scheduling for decode: the next piece is 1 / (KERN_GUIDE_K * nth) of the rows left
+ * (at least gmin rows, whole groups, within one weight), so the threads start with long
+ * streams and end together: with 8 equal items per thread a thread waited for the other's last
+ * item at every matmul (~10% of a thread's time at 2 threads), and more, smaller items cost
+ * more than they saved (each restarts the stream and its prefetch). Returns 0 when none is
+ * left, else the weight and its rows [*r0, *r1). */
+#ifndef KERN_GUIDE_K
+#define KERN_GUIDE_K 2
+#endif
+static int kern_mm_take(struct kern_mm_job *job, int nth, int *wi, long *r0, long *r1) {
+    const long total = job->roff[job->nw];
+    long pos = atomic_load_explicit(&job->gpos, memory_order_relaxed), end;
+    int i;
+    do {
+        if (pos >= total) return 0;
+        i = 0;
+        while (pos >= job->roff[i + 1]) i++;
+        long size = (total - pos) / ((long)KERN_GUIDE_K * nth);
+        if (size < job->gmin[i]) size = job->gmin[i];
+        size = (size + KERN_TILE_R - 1) / KERN_TILE_R * KERN_TILE_R;
+        end = pos + size < job->roff[i + 1] ? pos + size : job->roff[i + 1];
+    } while (!atomic_compare_exchange_weak_explicit(&job->gpos, &pos, end, memory_order_relaxed, memory_order_relaxed));
+    *wi = i;
+    *r0 = pos - job->roff[i];
+    *r1 = end - job->roff[i];
+    return 1;
+}
+
 static void kern_mm_worker(void *arg, int ith, int nth) {
     struct kern_mm_job *job = arg;
     struct kern_mm_job local; /* per-thread view: w, y, tile, vec_dot change per item */
@@ -353,13 +387,19 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
     local.auxstride = job->auxstride;
     local.packbuf = job->packbase + (size_t)ith * job->packbytes;
     local.unrepbuf = job->unrepbase + (size_t)ith * job->unrepbytes;
-    (void)nth;
     for (;;) {
-        const long c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (c >= job->first[job->nw]) break;
         int i = 0;
-        while (c >= job->first[i + 1]) i++;
-        const long rows = (long)job->ws[i]->ne[1], r0 = (c - job->first[i]) * job->chunks[i];
+        long r0, r1;
+        if (job->guided) {
+            if (!kern_mm_take(job, nth, &i, &r0, &r1)) break;
+        } else {
+            const long c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+            if (c >= job->first[job->nw]) break;
+            while (c >= job->first[i + 1]) i++;
+            const long rows = (long)job->ws[i]->ne[1];
+            r0 = (c - job->first[i]) * job->chunks[i];
+            r1 = r0 + job->chunks[i] < rows ? r0 + job->chunks[i] : rows;
+        }
         local.w = job->ws[i];
         local.y = job->ys[i];
         local.ldy = job->ldys[i];
@@ -372,7 +412,7 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
         local.vec_dot = job->dots[i];
         local.rp = job->rps[i];
         local.unrep = job->unreps[i];
-        kern_mm_rows(&local, r0, r0 + job->chunks[i] < rows ? r0 + job->chunks[i] : rows);
+        kern_mm_rows(&local, r0, r1);
     }
 }
 
@@ -464,8 +504,15 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         }
         job.chunks[i] = chunk;
         job.first[i + 1] = job.first[i] + (rows + chunk - 1) / chunk;
+        job.roff[i + 1] = job.roff[i] + rows;
+        /* a piece of at least 64 KiB of weights */
+        const long gm = (long)((size_t)65536 / (w[i]->nb_row ? w[i]->nb_row : 1));
+        job.gmin[i] = gm > KERN_TILE_R ? gm : KERN_TILE_R;
     }
+    /* decode-sized jobs whose chunks are not capped to stay in L2 (kern_chunk) */
+    job.guided = nth > 1 && n <= KERN_TILE_C && !packing && !unrep && !(rp && n > 1);
     atomic_init(&job.next, 0);
+    atomic_init(&job.gpos, 0);
     tp_run(tp, kern_mm_worker, &job);
 }
 
