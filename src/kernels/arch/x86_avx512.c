@@ -270,6 +270,8 @@ AI __m512 k5_rp_h2f(const uint8_t *p, const int stride) {
 #define KR_LOAD(p) _mm512_loadu_si512((const void *)(p))
 #define KR_OFF(x) _mm512_maskz_set1_epi32(0x1111, x)
 #define KR_DOTU(acc, u, s) _mm512_dpbusd_epi32(acc, u, s)
+#define KR_VNNI 1 /* KR_DOTU is one instruction */
+#define KL_SET1_32 _mm512_set1_epi32
 #define KR_DOTS(acc, a, b) \
     _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(a), _mm512_mask_sub_epi8(b, _mm512_movepi8_mask(a), _mm512_setzero_si512(), b))
 #define KR_DOTQ8(acc, w, y) _mm512_dpbusd_epi32(acc, _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80)), y)
