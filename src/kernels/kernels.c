@@ -2,7 +2,8 @@
  * (scalar here, the others in src/kernels/arch/); the table is picked once from the CPU features
  * (pthread_once), EDGELLM_ISA can force one. kern_matmul quantizes the activations once into
  * the caller's scratch ([n][row of vec_dot_type], rows 64-byte aligned), then threads take
- * chunks of output rows from an atomic counter, each doing all n tokens for its rows (tiles of
+ * chunks of output rows from an atomic counter (decode: guided pieces that shrink with the rows
+ * left, kern_mm_take), each doing all n tokens for its rows (tiles of
  * KERN_TILE_C tokens) so the weights come from memory once per matmul. With KERN_PACK_MIN_N
  * tokens or more and a packed kernel for the type, a thread first unpacks its chunk's rows in
  * groups of 16 into its part of the scratch (after the activations and their aux entries), and
