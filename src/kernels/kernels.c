@@ -418,10 +418,12 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
 }
 
 /* Output rows per work item: enough items per thread that a thread slowed by another process
- * is covered by the others, few enough that the counter is not contended; whole tiles only. */
-static long kern_chunk(long rows, int n, int nth, int packing, int unrep) {
+ * is covered by the others, few enough that the counter is not contended; whole tiles only.
+ * in_l2: the chunk's weights are read again by later token tiles (or unpacked into scratch),
+ * so a chunk is at most KERN_CHUNK_PF rows, which keeps them in L2. */
+static long kern_chunk(long rows, int nth, int packing, int in_l2) {
     long chunk = nth == 1 ? rows : rows / (nth * 8);
-    if ((n > KERN_TILE_C || packing || unrep) && chunk > KERN_CHUNK_PF) chunk = KERN_CHUNK_PF; /* keeps the chunk's weights in L2 across token tiles */
+    if (in_l2 && chunk > KERN_CHUNK_PF) chunk = KERN_CHUNK_PF;
     /* packing: whole groups, so that which rows are packed does not depend on the chunking */
     const long align = packing ? KERN_PACK_R : KERN_TILE_R;
     chunk = (chunk + align - 1) / align * align;
@@ -480,7 +482,8 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
     long total_rows = 0;
     for (int i = 0; i < nw; i++) total_rows += (long)w[i]->ne[1];
     /* one chunk size for the whole job, from all its rows, so that its items cost alike */
-    const long chunk = kern_chunk(total_rows, n, nth, packing, unrep || (rp && n > 1));
+    const int in_l2 = n > KERN_TILE_C || packing || unrep || (rp && n > 1);
+    const long chunk = kern_chunk(total_rows, nth, packing, in_l2);
     job.first[0] = 0;
     for (int i = 0; i < nw; i++) {
         const struct qtype_traits *ti = qtype_get(w[i]->type);
@@ -510,8 +513,8 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         const long gm = (long)((size_t)65536 / (w[i]->nb_row ? w[i]->nb_row : 1));
         job.gmin[i] = gm > KERN_TILE_R ? gm : KERN_TILE_R;
     }
-    /* decode-sized jobs whose chunks are not capped to stay in L2 (kern_chunk) */
-    job.guided = nth > 1 && n <= KERN_TILE_C && !packing && !unrep && !(rp && n > 1);
+    /* decode-sized jobs, whose chunks need not stay in L2 */
+    job.guided = nth > 1 && !in_l2;
     atomic_init(&job.next, 0);
     atomic_init(&job.gpos, 0);
     tp_run(tp, kern_mm_worker, &job);
