@@ -119,12 +119,17 @@ static void emit_delta(struct srv_job *job, int reasoning, const char *text, siz
     else ollama_emit_delta(job, reasoning, text, len);
 }
 
-static void emit_end(struct srv_job *job, const char *finish_reason) {
+/* The job's last bytes and its metrics; the reader ends the response once the job is marked done. */
+static void emit_end_payload(struct srv_job *job, const char *finish_reason) {
     job->t_end_ns = srv_now_ns();
     if (job->server) srv_metrics_job(job->server, job);
     if (!job->t_first_ns) job->t_first_ns = job->t_end_ns;
     if (job->api == SRV_OAI_CHAT || job->api == SRV_OAI_COMPLETION) oai_emit_end(job, finish_reason);
     else ollama_emit_end(job, finish_reason);
+}
+
+static void emit_end(struct srv_job *job, const char *finish_reason) {
+    emit_end_payload(job, finish_reason);
     job_mark_done(job);
 }
 
@@ -316,23 +321,24 @@ static void slot_publish_locked(struct server *s, const struct slot *sl) {
     in->n_cached = sl->n_cache;
 }
 
-static void slot_publish(struct server *s, const struct slot *sl) {
-    pthread_mutex_lock(&s->mu);
-    slot_publish_locked(s, sl);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Ends the job; the cache stays for the conversation's next turn. */
+/* Ends the job; the cache stays for the conversation's next turn. The slot shows idle (in /slots
+ * and /metrics) before the job is marked done, so a client that has read its whole answer finds
+ * the slot free. */
 static void slot_release(struct server *s, struct slot *sl) {
+    struct srv_job *job = sl->job;
     edgellm_sampler_free(sl->smp);
     edgellm_detok_free(sl->dt);
     sl->smp = NULL;
     sl->dt = NULL;
     edgellm_textstream_free(sl->ts);
     sl->ts = NULL;
-    srv_job_unref(sl->job);
     sl->job = NULL;
-    slot_publish(s, sl);
+    pthread_mutex_lock(&s->mu);
+    slot_publish_locked(s, sl);
+    if (s->n_busy > 0) s->n_busy--;
+    pthread_mutex_unlock(&s->mu);
+    job_mark_done(job);
+    srv_job_unref(job);
 }
 
 /* Forgets the slot's cache. */
@@ -345,7 +351,7 @@ static void slot_clear(struct server *s, struct slot *sl) {
 static void slot_finish(struct server *s, struct slot *sl, const char *reason) {
     int stopped = cli_emit_token(sl->dt, sl->ts, -1, on_text, sl) == 1;
     edgellm_textstream_flush(sl->ts, on_text, sl);
-    emit_end(sl->job, stopped ? "stop" : reason);
+    emit_end_payload(sl->job, stopped ? "stop" : reason);
     slot_release(s, sl);
 }
 
@@ -607,7 +613,7 @@ static int slot_take_token(struct server *s, struct slot *sl, edgellm_token tok)
     }
     if (cli_emit_token(sl->dt, sl->ts, tok, on_text, sl) == 1) {
         edgellm_textstream_flush(sl->ts, on_text, sl);
-        emit_end(job, "stop");
+        emit_end_payload(job, "stop");
         slot_release(s, sl);
         return 1;
     }
@@ -813,7 +819,7 @@ out:
     if (slots)
         for (int i = 0; i < np; i++) {
             if (slots[i].job) {
-                emit_end(slots[i].job, "stop");
+                emit_end_payload(slots[i].job, "stop");
                 slot_release(s, &slots[i]);
             }
             free(slots[i].cache);
