@@ -36,8 +36,9 @@ test-sanitize:
 	@cmake --build build-san -j$(JOBS)
 	@cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 EDGELLM_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -LE full
 
-# ThreadSanitizer build: the thread pool, the 4-thread shared-model test and the server tests.
-TSAN_TESTS ?= test_threadpool|test_threads|node_server|node_chat_page
+# ThreadSanitizer build: the thread pool, the 4-thread shared-model test and the server tests (one model, a
+# conversation, and --models-dir with its loads, holds and reaper).
+TSAN_TESTS ?= test_threadpool|test_threads|node_server|node_chat_page|node_conversation|node_models_dir
 test-tsan:
 	@scripts/deps.sh test
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELLM_TSAN=ON -DEDGELLM_SHARED_DIR=$(abspath $(SHARED)) >/dev/null

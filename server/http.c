@@ -26,7 +26,17 @@ struct conn {
 struct stream_ctx {
     struct srv_job *job;         /* one reference, dropped when the response is freed */
     int fd;
+    struct srv_pool *pool;       /* --models-dir: the request's hold on inst, given back when the job is */
+    struct server *inst;         /* done, before the response's last bytes (or when the response is freed) */
+    int64_t keep_ns;
 };
+
+/* Gives the request's model back to the pool (its keep_alive starts, 0 unloads it). */
+static void stream_release(struct stream_ctx *st) {
+    if (!st->inst) return;
+    srv_pool_release(st->pool, st->inst, st->keep_ns);
+    st->inst = NULL;
+}
 
 /* Has the peer closed the connection? (poll: RDHUP/HUP, or readable with nothing to read) */
 static int client_gone(int fd) {
@@ -67,6 +77,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         }
         if (job->done) {
             pthread_mutex_unlock(&job->mu);
+            /* before the end of the body goes out, so a client that sees its answer complete also sees
+               the model's new expiry (or, with keep_alive 0, the model gone) in /api/ps */
+            stream_release(st);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         struct timespec ts;
@@ -86,6 +99,7 @@ static void stream_free(void *cls) {
     struct stream_ctx *st = cls;
     srv_job_cancel(st->job); /* no-op when it finished; frees the slot when the client left early */
     srv_job_unref(st->job);
+    stream_release(st);
     free(st);
 }
 
@@ -94,7 +108,8 @@ static void add_common_headers(struct MHD_Response *resp, const char *content_ty
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, struct conn *cn, struct srv_reply *r) {
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct conn *cn, struct srv_pool *pool,
+                                  struct srv_reply *r) {
     struct MHD_Response *resp;
     if (r->job) {
         struct stream_ctx *st = malloc(sizeof(*st));
@@ -103,11 +118,17 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct conn *cn, str
         st->fd = ci ? ci->connect_fd : -1;
         st->job = r->job; /* the reply's reference moves to the response */
         r->job = NULL;
+        st->inst = NULL;
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st, stream_free);
         if (!resp) {
             stream_free(st);
             return MHD_NO;
         }
+        /* the model hold moves to the response too */
+        st->pool = pool;
+        st->inst = cn->inst;
+        st->keep_ns = cn->keep_ns;
+        cn->inst = NULL;
         /* the request keeps its own reference so that its completion can cancel the job */
         pthread_mutex_lock(&st->job->mu);
         st->job->refs++;
@@ -275,7 +296,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct srv_reply r = {0};
     route(s, c, cn, url, method, &r);
     srv_metrics_request(s, metrics_endpoint(url), r.status);
-    enum MHD_Result ret = send_reply(c, cn, &r);
+    if (cn->inst && !r.job) { /* answered at once: the model is given back before the reply goes out */
+        srv_pool_release(s->pool, cn->inst, cn->keep_ns);
+        cn->inst = NULL;
+    }
+    enum MHD_Result ret = send_reply(c, cn, s->pool, &r);
     if (r.job) srv_job_unref(r.job); /* not handed to a response */
     sbuf_free(&r.body);
     return ret;

@@ -22,6 +22,7 @@ struct pool_model {
     int in_use;                  /* requests on it now */
     int64_t last_used_ns;        /* LRU order */
     int64_t expires_ns;          /* idle until then (-1: never) */
+    int64_t req_keep_ns;         /* the latest request's keep_alive (its expiry while in use) */
     uint64_t requests, loads, unloads;
     struct server *inst;         /* when LOADED */
 };
@@ -265,6 +266,7 @@ struct server *srv_pool_acquire(struct srv_pool *p, const char *body, size_t len
         if (m->state == PM_LOADED) {
             m->in_use++;
             m->requests++;
+            m->req_keep_ns = *keep_ns;
             m->last_used_ns = srv_now_ns();
             struct server *inst = m->inst;
             pthread_mutex_unlock(&p->mu);
@@ -414,7 +416,7 @@ void ollama_ps(struct server *s, struct srv_reply *r) {
             if (p->m[i].state == PM_LOADED) {
                 e[n].info = p->m[i].info;
                 e[n].expires_ns = p->m[i].expires_ns;
-                if (p->m[i].in_use) e[n].expires_ns = p->keep_ns < 0 ? -1 : srv_now_ns() + p->keep_ns;
+                if (p->m[i].in_use) e[n].expires_ns = p->m[i].req_keep_ns < 0 ? -1 : srv_now_ns() + p->m[i].req_keep_ns;
                 n++;
             }
         pthread_mutex_unlock(&p->mu);
