@@ -56,6 +56,7 @@ int srv_parse_duration(const cJSON *v, int64_t *ns) {
     } else {
         return -1;
     }
+    if (sec != sec) return -1; /* "nan" */
     if (sec < 0) *ns = -1;
     else *ns = sec > 1e9 ? (int64_t)1e18 : (int64_t)(sec * 1e9);
     return 0;

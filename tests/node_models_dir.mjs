@@ -51,6 +51,12 @@ try {
   const a404 = await post(base, "/v1/chat/completions", { model: "nope", messages: [{ role: "user", content: "hi" }] });
   check(a404.status === 404 && a404.json.error.code === "model_not_found", "openai: unknown model 404 model_not_found", a404);
 
+  // a keep_alive that is not a duration: 400 before anything loads
+  for (const ka of ["nan", "5x", true]) {
+    const bk = await post(base, "/api/generate", { model: NAMES[0], prompt: "hi", keep_alive: ka });
+    check(bk.status === 400 && /keep_alive/.test(bk.json.error), `keep_alive ${JSON.stringify(ka)}: 400`, bk);
+  }
+
   // requests for a model being loaded wait for it: four at once, one load
   const first = await Promise.all([0, 1, 2, 3].map(() => gen(base, NAMES[0])));
   check(first.every((r) => r.status === 200 && r.json.done), "four concurrent first requests all answered", first.map((r) => r.status));

@@ -355,6 +355,25 @@ static void test_schema(void) {
         {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":2,\"maxItems\":3}", "[true,false]", 1},
         {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":2,\"maxItems\":3}", "[true]", 0},
         {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":2,\"maxItems\":3}", "[true,true,true,true]", 0},
+        /* maxItems alone (the first element stands before the bounded tail), 0, with prefixItems, and large */
+        {"{\"type\":\"array\",\"maxItems\":2}", "[]", 1},
+        {"{\"type\":\"array\",\"maxItems\":2}", "[1,\"x\"]", 1},
+        {"{\"type\":\"array\",\"maxItems\":2}", "[1,2,3]", 0},
+        {"{\"type\":\"array\",\"maxItems\":0}", "[]", 1},
+        {"{\"type\":\"array\",\"maxItems\":0}", "[1]", 0},
+        {"{\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"type\":\"boolean\"},\"maxItems\":3}", "[1]", 1},
+        {"{\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"type\":\"boolean\"},\"maxItems\":3}", "[1,true,false]", 1},
+        {"{\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"type\":\"boolean\"},\"maxItems\":3}", "[1,true,false,true]", 0},
+        {"{\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"type\":\"boolean\"},\"maxItems\":3}", "[1,2]", 0},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":10000}", "[1,2,3]", 1},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":10000}", "[]", 0},
+        /* bounds past what a long long holds (a plain cast was undefined; a fuzzer found it): an
+         * empty range is a compile error (-1), a far bound on the open side holds the rest */
+        {"{\"type\":\"integer\",\"exclusiveMinimum\":3e70,\"exclusiveMaximum\":8}", "5", -1},
+        {"{\"type\":\"integer\",\"minimum\":-1e300,\"maximum\":8}", "-5", 1},
+        {"{\"type\":\"integer\",\"minimum\":-1e300,\"maximum\":8}", "9", 0},
+        {"{\"type\":\"number\",\"minimum\":-1e300,\"exclusiveMaximum\":1e300}", "-2.5", 1},
+        {"{\"type\":\"number\",\"minimum\":1e300}", "2.5", -1},
         {"{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"null\"}],\"items\":false}", "[\"a\",null]", 1},
         {"{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"null\"}],\"items\":false}", "[\"a\",null,1]", 0},
         {"{\"type\":[\"integer\",\"null\"]}", "null", 1},
@@ -399,6 +418,8 @@ static void test_schema(void) {
     CHECK(edgellm_grammar_from_json_schema_ex("{\"title\":\"t\",\"description\":\"d\",\"default\":1,\"examples\":[],\"$schema\":\"x\",\"type\":\"null\"}",
                                               1, &g, err, sizeof err) == EDGELLM_OK);
     edgellm_grammar_free(g);
+    CHECK(edgellm_grammar_from_json_schema("{\"type\":\"array\",\"minItems\":1e12}", &g, err, sizeof err) ==
+          EDGELLM_ERR_UNSUPPORTED && strstr(err, "10000"));
     CHECK(edgellm_grammar_from_json_schema("{\"$ref\":\"#/$defs/missing\"}", &g, err, sizeof err) == EDGELLM_ERR_FORMAT);
     CHECK(edgellm_grammar_from_json_schema("{\"type\":", &g, err, sizeof err) == EDGELLM_ERR_FORMAT && strstr(err, "line 1"));
 }

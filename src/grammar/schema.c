@@ -373,6 +373,14 @@ static int sc_num(const json_value *s, const char *k, double *out) {
     return 1;
 }
 
+/* A bound as an integer, held to +-1e17 (the grammar caps integers at 15 digits, so a farther
+ * bound has the same effect); a plain cast of 1e70 would be undefined. */
+static long long sc_ll(double x) {
+    if (!(x > -1e17)) return (long long)-1e17; /* (NaN too) */
+    if (x > 1e17) return (long long)1e17;
+    return (long long)x;
+}
+
 static void gen_string(schema_ctx *c, const json_value *s, json_buf *b) {
     const json_value *fmt = json_get(s, "format"), *pat = json_get(s, "pattern");
     if (fmt && fmt->type == JSON_STRING) {
@@ -413,14 +421,14 @@ static void gen_string(schema_ctx *c, const json_value *s, json_buf *b) {
 static void gen_integer(json_buf *b, const json_value *s) {
     double lo = 0, hi = 0, xlo = 0, xhi = 0;
     int has_lo = sc_num(s, "minimum", &lo), has_hi = sc_num(s, "maximum", &hi);
-    long long L = has_lo ? (long long)ceil(lo) : 0, H = has_hi ? (long long)floor(hi) : 0;
+    long long L = has_lo ? sc_ll(ceil(lo)) : 0, H = has_hi ? sc_ll(floor(hi)) : 0;
     if (sc_num(s, "exclusiveMinimum", &xlo)) {
-        long long x = (long long)floor(xlo) + 1;
+        long long x = sc_ll(floor(xlo)) + 1;
         if (!has_lo || x > L) L = x;
         has_lo = 1;
     }
     if (sc_num(s, "exclusiveMaximum", &xhi)) {
-        long long x = (long long)ceil(xhi) - 1;
+        long long x = sc_ll(ceil(xhi)) - 1;
         if (!has_hi || x < H) H = x;
         has_hi = 1;
     }
@@ -438,13 +446,13 @@ static void gen_number(json_buf *b, const json_value *s) {
     if (!has_lo && !has_hi) { json_buf_puts(b, "number"); return; }
     /* integer values in range, or "i.ddd" (the digits end in 1-9, so i < value < i + 1) when
      * the whole open interval (i, i + 1) is in range; negative: "-k.ddd" in (-k-1, -k) */
-    long long L = has_lo ? (long long)(xl ? floor(lo) + 1 : ceil(lo)) : -999999999999999LL;
-    long long H = has_hi ? (long long)(xh ? ceil(hi) - 1 : floor(hi)) : 999999999999999LL;
+    long long L = has_lo ? sc_ll(xl ? floor(lo) + 1 : ceil(lo)) : -999999999999999LL;
+    long long H = has_hi ? sc_ll(xh ? ceil(hi) - 1 : floor(hi)) : 999999999999999LL;
     json_buf_puts(b, "(");
     int alt = 0;
     if (L <= H) { int_range(b, L, 1, H, 1); alt = 1; }
     /* fractional, non-negative: i in [max(0, ceil(lo)), floor(hi) - 1] when hi is inclusive or not */
-    long long fl = has_lo ? (long long)ceil(lo) : 0, fh = has_hi ? (long long)ceil(hi) - 1 : 999999999999999LL;
+    long long fl = has_lo ? sc_ll(ceil(lo)) : 0, fh = has_hi ? sc_ll(ceil(hi)) - 1 : 999999999999999LL;
     if (fl < 0) fl = 0;
     if (fl <= fh) {
         if (alt) json_buf_puts(b, " | ");
@@ -453,7 +461,7 @@ static void gen_number(json_buf *b, const json_value *s) {
         alt = 1;
     }
     /* fractional, negative: -(k + f) with k in [max(0, -floor(hi)), -floor(lo) - 1] */
-    long long kl = has_hi ? -(long long)floor(hi) : 0, kh = has_lo ? -(long long)floor(lo) - 1 : 999999999999999LL;
+    long long kl = has_hi ? -sc_ll(floor(hi)) : 0, kh = has_lo ? -sc_ll(floor(lo)) - 1 : 999999999999999LL;
     if (kl < 0) kl = 0;
     if (kl <= kh) {
         if (alt) json_buf_puts(b, " | ");
@@ -476,23 +484,30 @@ static void gen_array(schema_ctx *c, const json_value *s, json_buf *b) {
     int items_false = items && items->type == JSON_BOOL && !items->boolean;
     if (items && items->type == JSON_OBJECT) item_rule = gen(c, items);
     if (c->failed) return;
-    int min = (int)ceil(mn), max = mx < 0 ? -1 : (int)floor(mx);
+    if (mn > 10000 || mx > 10000) { sc_fail(c, EDGELLM_ERR_UNSUPPORTED, "minItems or maxItems above 10000"); return; }
+    int min = mn > 0 ? (int)ceil(mn) : 0, max = mx < 0 ? -1 : (int)floor(mx);
     if (items_false || (np > 0 && items == NULL && 0)) max = max < 0 || max > np ? np : max;
     if (max >= 0 && max < min) { sc_fail(c, EDGELLM_ERR_FORMAT, "maxItems < minItems"); return; }
     /* element k: prefix k, else the items schema (or any value) */
     int pr[64];
     if (np > 64) { sc_fail(c, EDGELLM_ERR_UNSUPPORTED, "more than 64 prefixItems"); return; }
     for (int k = 0; k < np; k++) { pr[k] = gen(c, prefix->items[k]); if (c->failed) return; }
-    /* build from the back: tail_k = ("," ws elem_k ws tail_{k+1})? with k >= min required */
-    int limit = max >= 0 ? max : (np > min ? np : min);
-    int tail = -1; /* rule for elements beyond limit (unbounded repetition) */
+    /* build from the back: tail_k = ("," ws elem_k ws tail_{k+1})? with k >= min required, for
+     * the prefix and the required elements; the rest, all of the items schema, is one repetition
+     * (bounded by maxItems) */
+    int limit = np > min ? np : min;
+    if (max >= 0 && limit > max) limit = max;
+    int rest = max < 0 ? -1 : max - limit;
+    if (limit == 0 && rest > 0) rest--; /* the first element then stands before the tail */
+    int tail = -1; /* rule for elements beyond limit */
     json_buf t = {0};
     const char *anyel = "value";
     char el[32];
-    if (max < 0 && !items_false) {
+    if (rest != 0 && !items_false) {
         if (item_rule >= 0) snprintf(el, sizeof el, "r%d", item_rule);
         else snprintf(el, sizeof el, "%s", anyel);
-        bputf(&t, "(\",\" ws %s ws)*", el);
+        if (rest < 0) bputf(&t, "(\",\" ws %s ws)*", el);
+        else bputf(&t, "(\",\" ws %s ws){0,%d}", el, rest);
         tail = add_rule(c, &t);
         json_buf_free(&t);
         memset(&t, 0, sizeof t);
