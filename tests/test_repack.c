@@ -60,6 +60,11 @@ static void test_one(struct threadpool *tp, uint32_t t, int64_t k, int rows) {
     char *back = malloc(nbw * (size_t)rows);
     kern_unrepack_rows(&wr, 0, rows, back);
     CHECKF(!memcmp(back, wq, nbw * (size_t)rows), "%s %s k=%lld rows=%d: unrepack differs", isa, tt->name, (long long)k, rows);
+    /* rows inside one group, one by one */
+    memset(back, 0, nbw * (size_t)rows);
+    kern_unrepack_rows(&wr, 1, 3, back);
+    CHECKF(!memcmp(back, wq + nbw, 2 * nbw), "%s %s k=%lld rows=%d: rows 1-2 unrepack differs", isa, tt->name,
+           (long long)k, rows);
     if (rows > KERN_RP_R) {
         memset(back, 0, nbw * (size_t)rows);
         kern_unrepack_rows(&wr, KERN_RP_R, rows, back);
@@ -103,7 +108,7 @@ static void test_one(struct threadpool *tp, uint32_t t, int64_t k, int rows) {
         kern_aux_row(vdt, xq, k, aux);
         float *s = malloc(sizeof(float) * (size_t)(rows + 1));
         for (int i = 0; i <= rows; i++) s[i] = NAN;
-        fn((int)k, rp, ng, xq, aux, s);
+        kern_rp_groups(fn, &wr, 0, ng, vdt, xq, aux, s);
         int bad = 0;
         for (int r = 0; r <= rows; r++) {
             const int inside = r < ng * KERN_RP_R;
@@ -186,10 +191,11 @@ int main(void) {
         for (size_t ti = 0; ti < N_RTYPES; ti++) {
             const uint32_t t = rtypes[ti];
             const int bs = qtype_get(t)->blck_size == 256 ? 256 : 32;
-            /* 1 block, a super-column and a partial one (9 x 32), many blocks */
-            const int64_t ks[] = { bs, bs == 256 ? 768 : 288, 1536 };
+            /* 1 block, a super-column and a partial one (9 x 32), many blocks, and long rows that
+             * the K-quant kernels walk in slices (19 super-blocks: 8 + 8 + 3) */
+            const int64_t ks[] = { bs, bs == 256 ? 768 : 288, 1536, 4864 };
             const int rowss[] = { 4, 7, 13, 41 };
-            for (int ki = 0; ki < 3; ki++)
+            for (int ki = 0; ki < 4; ki++)
                 for (int ri = 0; ri < 4; ri++) test_one(tps[(ki + ri) % 2], t, ks[ki], rowss[ri]);
         }
     }

@@ -279,6 +279,14 @@ static void kern_mm_packed_tiles(struct kern_mm_job *job, int ng, long r0) {
     }
 }
 
+void kern_rp_groups(kern_rp_fn fn, const struct weight *w, int64_t g0, int ng, uint32_t vdt, const void *x,
+                    const struct kern_aux *aux, float *y) {
+    const int64_t k = w->ne[0], sk = kern_rp_slice(w);
+    for (int64_t e0 = 0; e0 < k; e0 += sk)
+        fn((int)(k - e0 < sk ? k - e0 : sk), kern_rp_slice_at(w, g0, (int)(e0 / sk)), ng,
+           (const char *)x + qtype_row_size(vdt, e0), aux ? aux + e0 / 32 : NULL, y, e0 > 0); /* aux: one per 32 */
+}
+
 static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
     const struct weight *w = job->w;
     const char *wd = w->data;
@@ -316,8 +324,8 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
             const char *xj = job->xq + (size_t)j * job->xstride;
             float *yj = job->y + j * job->ldy;
             if (rg > r0)
-                job->rp(k, wd + (size_t)r0 * w->nb_row, (int)((rg - r0) / KERN_RP_R), xj,
-                        (const struct kern_aux *)((const char *)job->aux + (size_t)j * job->auxstride), yj + r0);
+                kern_rp_groups(job->rp, w, r0 / KERN_RP_R, (int)((rg - r0) / KERN_RP_R), job->vdt, xj,
+                               (const struct kern_aux *)((const char *)job->aux + (size_t)j * job->auxstride), yj + r0);
             for (long r = rg > r0 ? rg : r0; r < r1; r++) job->vec_dot(k, yj + r, wd + (size_t)r * w->nb_row, xj);
         }
         return;
@@ -386,6 +394,7 @@ static void kern_mm_worker(void *arg, int ith, int nth) {
     local.xstride = job->xstride;
     local.aux = job->aux;
     local.auxstride = job->auxstride;
+    local.vdt = job->vdt;
     local.packbuf = job->packbase + (size_t)ith * job->packbytes;
     local.unrepbuf = job->unrepbase + (size_t)ith * job->unrepbytes;
     for (;;) {
@@ -509,8 +518,10 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         job.chunks[i] = chunk;
         job.first[i + 1] = job.first[i] + (rows + chunk - 1) / chunk;
         job.roff[i + 1] = job.roff[i] + rows;
-        /* a piece of at least 64 KiB of weights */
-        const long gm = (long)((size_t)65536 / (w[i]->nb_row ? w[i]->nb_row : 1));
+        /* a piece of at least 64 KiB of weights (of each slice's stream, repacked in slices) */
+        const size_t rowb =
+            job.rps[i] ? (size_t)((double)w[i]->nb_row * (double)kern_rp_slice(w[i]) / (double)w[i]->ne[0]) : w[i]->nb_row;
+        const long gm = (long)((size_t)65536 / (rowb ? rowb : 1));
         job.gmin[i] = gm > KERN_TILE_R ? gm : KERN_TILE_R;
     }
     /* decode-sized jobs, whose chunks need not stay in L2 */

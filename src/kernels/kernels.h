@@ -22,7 +22,8 @@ struct weight {
 /* Repacked weights (repack.c). KERN_LAYOUT_X4 interleaves the blocks of each group of
  * KERN_RP_R rows column by column, fields split so that a 16-byte piece of the 4 rows is one
  * 64-byte vector (row r in 128-bit lane r), small scales grouped per few columns; every group
- * keeps its place and size, rows past the last whole group stay plain. One decoding thread
+ * keeps its size, rows past the last whole group stay plain; long K-quant rows are stored in
+ * slices (repack.c). One decoding thread
  * then reads its rows as one sequential stream (the plain layout is 4 interleaved streams that
  * keep too few loads in flight on CPUs with high per-core bandwidth). Decode (fewer than
  * KERN_PACK_MIN_N tokens) runs the ISA's rp_gemv kernel on it token by token, so a token's
@@ -34,9 +35,18 @@ enum { KERN_LAYOUT_ROWS = 0, KERN_LAYOUT_X4 = 1 };
 #define KERN_RP_R 4
 struct os_map;
 struct kern_aux;
-/* s[r] = dot(row r of the ng groups at w, x) for r < ng * KERN_RP_R; x is one activation row of
- * the type's vec_dot_type, aux its aux entries (kern_aux_row; unused for F16). */
-typedef void (*kern_rp_fn)(int k, const void *w, int ng, const void *x, const struct kern_aux *aux, float *s);
+/* s[r] = dot(row r of the ng groups at w, x) for r < ng * KERN_RP_R (add: s[r] += it); x is
+ * one activation row of the type's vec_dot_type, aux its aux entries (kern_aux_row; unused for
+ * F16 and the 256-element types). w is one slice of a sliced weight (k its elements). */
+typedef void (*kern_rp_fn)(int k, const void *w, int ng, const void *x, const struct kern_aux *aux, float *s, int add);
+/* Elements per slice of w's repacked rows (ne[0]: not sliced; see repack.c), and where slice s of
+ * group g starts. */
+int64_t kern_rp_slice(const struct weight *w);
+const void *kern_rp_slice_at(const struct weight *w, int64_t g, int s);
+/* fn (the ISA's rp_gemv for w's type) on groups [g0, g0 + ng) of the repacked w, slice by slice:
+ * y[r] for their rows, x one activation row of the vec_dot_type vdt, aux its aux entries. */
+void kern_rp_groups(kern_rp_fn fn, const struct weight *w, int64_t g0, int ng, uint32_t vdt, const void *x,
+                    const struct kern_aux *aux, float *y);
 int kern_repack_layout_known(uint32_t type);
 /* 1 if w (plain) can be repacked: a known type, at least one group, plain-sized rows. */
 int kern_repack_possible(const struct weight *w);
