@@ -15,6 +15,7 @@
 
 #define GM_MAX_STACK 2048      /* positions in one stack (nesting depth of the text) */
 #define GM_MAX_STACKS 4096     /* stacks in one state */
+#define GM_BSET (2 * GM_MAX_STACKS) /* slots of the set of stacks being collected (power of 2) */
 #define GM_MAX_STATES 200000   /* interned states before the cache is rebuilt */
 #define GM_N_MASKS 8           /* cached masks */
 #define GM_UNKNOWN (-2)
@@ -62,6 +63,9 @@ struct gmatch {
     int32_t *bld_at;          /* start of each collected stack */
     uint32_t *bld_hash;
     int32_t n_bstk;
+    int32_t *bset;            /* [GM_BSET] open addressing over the collected stacks; a slot is in */
+    uint32_t *bset_gen;       /* use when its generation is bgen (no clearing per state) */
+    uint32_t bgen;
     int32_t *scr;             /* expansion scratch */
     int64_t n_scr, cap_scr;
     int oom;
@@ -99,12 +103,15 @@ static uint32_t gm_hash_ints(const int32_t *v, int32_t n) {
 /* Collects a stack (scr[off..off+len)) into the state being built, unless already there. */
 static void gm_collect(struct gmatch *m, int64_t off, int32_t len) {
     const int32_t *s = m->scr + off;
-    uint32_t h = gm_hash_ints(s, len);
-    for (int32_t i = 0; i < m->n_bstk; i++) {
+    uint32_t h = gm_hash_ints(s, len), slot = h & (GM_BSET - 1);
+    for (; m->bset_gen[slot] == m->bgen; slot = (slot + 1) & (GM_BSET - 1)) {
+        const int32_t i = m->bset[slot];
         const int32_t *o = m->bld + m->bld_at[i];
         if (m->bld_hash[i] == h && o[0] == len && memcmp(o + 1, s, (size_t)len * sizeof *s) == 0) return;
     }
     if (m->n_bstk >= GM_MAX_STACKS) return;
+    m->bset_gen[slot] = m->bgen;
+    m->bset[slot] = m->n_bstk;
     if (!gm_grow((void **)&m->bld, &m->cap_bld, m->n_bld + len + 1, sizeof *m->bld)) { m->oom = 1; return; }
     s = m->scr + off;
     m->bld_at[m->n_bstk] = (int32_t)m->n_bld;
@@ -120,6 +127,7 @@ static void gm_expand(struct gmatch *m, int64_t off, int32_t len, int depth) {
     while (len > 0 && g->elems[m->scr[off + len - 1]] == GRAMMAR_END) len--;
     if (len == 0 || g->elems[m->scr[off + len - 1]] < 0) { gm_collect(m, off, len); return; }
     if (depth > 4 * g->n_rules + 64 || len + 1 > GM_MAX_STACK) return; /* too deep: this path is dropped */
+    if (m->n_bstk >= GM_MAX_STACKS) return; /* the state is full: further paths are dropped */
     int32_t p = m->scr[off + len - 1];
     int32_t r = g->elems[p];
     int has_cont = g->elems[p + 1] != GRAMMAR_END;
@@ -140,6 +148,10 @@ static void gm_build_begin(struct gmatch *m) {
     m->n_bld = 0;
     m->n_bstk = 0;
     m->n_scr = 0;
+    if (++m->bgen == 0) { /* wrapped: every slot free again */
+        memset(m->bset_gen, 0, GM_BSET * sizeof *m->bset_gen);
+        m->bgen = 1;
+    }
 }
 
 /* Sorted order of the collected stacks (by hash, then content) makes equal sets equal. */
@@ -403,6 +415,8 @@ void gmatch_free(struct gmatch *m) {
     free(m->bld);
     free(m->bld_at);
     free(m->bld_hash);
+    free(m->bset);
+    free(m->bset_gen);
     free(m->scr);
     free(m->blob);
     free(m->tok_off);
@@ -431,9 +445,12 @@ edgellm_status gmatch_new(const struct edgellm_grammar *g, const struct vocab *v
     m->g = g;
     m->bld_at = malloc(GM_MAX_STACKS * sizeof *m->bld_at);
     m->bld_hash = malloc(GM_MAX_STACKS * sizeof *m->bld_hash);
+    m->bset = malloc(GM_BSET * sizeof *m->bset);
+    m->bset_gen = calloc(GM_BSET, sizeof *m->bset_gen);
+    m->bgen = 1;
     for (int i = 0; i < GM_N_MASKS; i++) m->masks[i].state = -1;
     edgellm_status st = EDGELLM_OK;
-    if (!m->bld_at || !m->bld_hash) st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "grammar: out of memory");
+    if (!m->bld_at || !m->bld_hash || !m->bset || !m->bset_gen) st = util_errf(err, err_size, EDGELLM_ERR_NOMEM, "grammar: out of memory");
     if (st == EDGELLM_OK && v) {
         st = gm_build_trie(m, v, err, err_size);
         if (st == EDGELLM_OK && (!(m->tmp_allow = malloc((size_t)m->n_vocab + 1)) ||
