@@ -38,6 +38,13 @@ static void stream_release(struct stream_ctx *st) {
     st->inst = NULL;
 }
 
+/* Gives the request's model back to the pool, if it still holds one. */
+static void conn_release(struct srv_pool *pool, struct conn *cn) {
+    if (!cn->inst) return;
+    srv_pool_release(pool, cn->inst, cn->keep_ns);
+    cn->inst = NULL;
+}
+
 /* Has the peer closed the connection? (poll: RDHUP/HUP, or readable with nothing to read) */
 static int client_gone(int fd) {
     if (fd < 0) return 0;
@@ -296,10 +303,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct srv_reply r = {0};
     route(s, c, cn, url, method, &r);
     srv_metrics_request(s, metrics_endpoint(url), r.status);
-    if (cn->inst && !r.job) { /* answered at once: the model is given back before the reply goes out */
-        srv_pool_release(s->pool, cn->inst, cn->keep_ns);
-        cn->inst = NULL;
-    }
+    if (!r.job) conn_release(s->pool, cn); /* answered at once: the model is given back before the reply goes out */
     enum MHD_Result ret = send_reply(c, cn, s->pool, &r);
     if (r.job) srv_job_unref(r.job); /* not handed to a response */
     sbuf_free(&r.body);
@@ -314,7 +318,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) srv_job_cancel(cn->job);
         srv_job_unref(cn->job);
     }
-    if (cn->inst) srv_pool_release(s->pool, cn->inst, cn->keep_ns);
+    conn_release(s->pool, cn);
     sbuf_free(&cn->body);
     free(cn);
     *con_cls = NULL;

@@ -520,7 +520,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         job.roff[i + 1] = job.roff[i] + rows;
         /* a piece of at least 64 KiB of weights (of each slice's stream, repacked in slices) */
         const size_t rowb =
-            job.rps[i] ? (size_t)((double)w[i]->nb_row * (double)kern_rp_slice(w[i]) / (double)w[i]->ne[0]) : w[i]->nb_row;
+            job.rps[i] ? qtype_row_size(w[i]->type, kern_rp_slice(w[i])) : w[i]->nb_row;
         const long gm = (long)((size_t)65536 / (rowb ? rowb : 1));
         job.gmin[i] = gm > KERN_TILE_R ? gm : KERN_TILE_R;
     }

@@ -213,6 +213,12 @@ AI void k2_rowsums2(__m256 a, float *s) {
 #define KL_SET1_8 _mm256_set1_epi8
 #define KL_SET1_16 _mm256_set1_epi16
 #define KL_ADD16 _mm256_add_epi16
+#define KL_MULLO16 _mm256_mullo_epi16
+#define KL_SUB16 _mm256_sub_epi16
+#define KL_SET1_32 _mm256_set1_epi32
+#define KL_ABS8 _mm256_abs_epi8
+#define KL_SIGN8 _mm256_sign_epi8
+#define KL_SRAI32 _mm256_srai_epi32
 #define KL_ADD32 _mm256_add_epi32
 #define KL_SUB32 _mm256_sub_epi32
 #define KL_SLLI32 _mm256_slli_epi32
@@ -246,6 +252,8 @@ AI __m256 k2_rp_h2f(const uint8_t *p, int stride) {
 #define KR_DOTQ8 KR_DOTS
 #define KR_Q8_INIT(o) ((void)(o), _mm256_setzero_si256())
 #define KR_H2F k2_rp_h2f
+#define KR_HDR8(p) /* the 8 bytes at p + 8r over lane r */ \
+    _mm256_permute4x64_epi64(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(p))), 0x50)
 #define KR_QH4(p) \
     _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(const void *)(p))), \
                                 _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1))

@@ -238,6 +238,9 @@ AI __m512 k5_scales4_end(const uint8_t *p, size_t nbw) {
 #define KL_SET1_8 _mm512_set1_epi8
 #define KL_SET1_16 _mm512_set1_epi16
 #define KL_ADD16 _mm512_add_epi16
+#define KL_MULLO16 _mm512_mullo_epi16
+#define KL_SUB16 _mm512_sub_epi16
+#define KL_SRAI32 _mm512_srai_epi32
 #define KL_ADD32 _mm512_add_epi32
 #define KL_SUB32 _mm512_sub_epi32
 #define KL_SLLI32 _mm512_slli_epi32
@@ -277,6 +280,8 @@ AI __m512 k5_rp_h2f(const uint8_t *p, const int stride) {
 #define KR_DOTQ8(acc, w, y) _mm512_dpbusd_epi32(acc, _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80)), y)
 #define KR_Q8_INIT KR_OFF
 #define KR_H2F k5_rp_h2f
+#define KR_HDR8(p) /* the 8 bytes at p + 8r over lane r */ \
+    _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3), _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(p))))
 #define KR_QH4(p) \
     _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), \
                              _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(p))))
