@@ -193,7 +193,7 @@ int main(void) {
             const int bs = qtype_get(t)->blck_size == 256 ? 256 : 32;
             /* 1 block, a super-column and a partial one (9 x 32), many blocks, and long rows that
              * the K-quant kernels walk in slices (19 super-blocks: 8 + 8 + 3) */
-            const int64_t ks[] = { bs, bs == 256 ? 768 : 288, 1536, 4864 };
+            const int64_t ks[] = { bs, bs == 256 ? 768 : 288, 1536, bs == 256 ? 4864 : 4896 };
             const int rowss[] = { 4, 7, 13, 41 };
             for (int ki = 0; ki < 4; ki++)
                 for (int ri = 0; ri < 4; ri++) test_one(tps[(ki + ri) % 2], t, ks[ki], rowss[ri]);

@@ -295,8 +295,16 @@ static void kern_mm_rows(struct kern_mm_job *job, long r0, long r1) {
         /* packed straight from the repacked groups (no plain copy in between) */
         const long rx = w->ne[1] / KERN_RP_R * KERN_RP_R, re = r1 < rx ? r1 : rx;
         const int ng = re > r0 ? (int)((re - r0) / KERN_PACK_R) : 0;
+        /* slice by slice (repack.c): a slice's groups are those of a matrix with sk-element rows,
+         * and its packed columns follow those of the slices before it */
+        const int64_t sk = kern_rp_slice(w);
+        const size_t pcol = job->pack_gbytes / (size_t)(k / 32);
         for (int g = 0; g < ng; g++)
-            job->pack_x4(k, wd + (size_t)(r0 + g * KERN_PACK_R) * w->nb_row, w->nb_row, job->packbuf + (size_t)g * job->pack_gbytes);
+            for (int64_t e0 = 0; e0 < k; e0 += sk) {
+                const int ke = (int)(k - e0 < sk ? k - e0 : sk);
+                job->pack_x4(ke, kern_rp_slice_at(w, (r0 + g * KERN_PACK_R) / KERN_RP_R, (int)(e0 / sk)), qtype_row_size(w->type, ke),
+                             job->packbuf + (size_t)g * job->pack_gbytes + (size_t)(e0 / 32) * pcol);
+            }
         if (ng > 0) kern_mm_packed_tiles(job, ng, r0);
         r0 += (long)ng * KERN_PACK_R;
         if (r0 >= r1) return;
