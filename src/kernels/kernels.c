@@ -447,6 +447,15 @@ static long kern_chunk(long rows, int nth, int packing, int in_l2) {
     return chunk < align ? align : chunk;
 }
 
+/* Does a repacked w run through the decode kernel for n tokens? Below KERN_PACK_MIN_N, and for
+ * any n where the ISA says its decode kernel beats the tile kernel on unpacked rows (IQ4_XS:
+ * prefill on 2 threads 38 -> 95 tok/s, the rows unpacked for the tile cost more than chunks
+ * that stay in L2 and are read once per token). */
+static int kern_use_rp(const struct kern_isa *isa, const struct weight *w, int n) {
+    if (w->type >= QT_COUNT || !isa->rp_gemv[w->type]) return 0;
+    return n < KERN_PACK_MIN_N || isa->rp_prefill[w->type];
+}
+
 void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w, const float *x, int n, float *const *y,
                    const int64_t *ldy, void *scratch) {
     const struct kern_isa *isa = kern_active();
@@ -478,7 +487,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
     int rp = 0, unrep = 0;
     for (int i = 0; i < nw; i++) {
         if (w[i]->layout != KERN_LAYOUT_X4) continue;
-        if (n < KERN_PACK_MIN_N && w[i]->type < QT_COUNT && isa->rp_gemv[w[i]->type]) rp = 1;
+        if (kern_use_rp(isa, w[i], n)) rp = 1;
         else unrep = 1;
     }
     job.auxstride = kern_aux_stride(w[0]->type, job.k);
@@ -520,7 +529,7 @@ void kern_matmul_n(struct threadpool *tp, int nw, const struct weight *const *w,
         job.tile_cs[i] = tc > 0 && tc <= KERN_TILE_C_MAX ? tc : KERN_TILE_C;
         job.dots[i] = isa->vec_dot[w[i]->type] ? isa->vec_dot[w[i]->type] : ti->vec_dot;
         if (w[i]->layout == KERN_LAYOUT_X4) {
-            if (n < KERN_PACK_MIN_N && isa->rp_gemv[w[i]->type]) job.rps[i] = isa->rp_gemv[w[i]->type];
+            if (kern_use_rp(isa, w[i], n)) job.rps[i] = isa->rp_gemv[w[i]->type];
             else job.unreps[i] = 1;
         }
         job.chunks[i] = chunk;

@@ -119,6 +119,9 @@ struct kern_isa {
     kern_pack_fn pack_x4[QT_COUNT];
     /* Decode on repacked weights (KERN_LAYOUT_X4) by weight type (NULL: do not repack). */
     kern_rp_fn rp_gemv[QT_COUNT];
+    /* 1: rp_gemv also runs prefill (token by token over chunks in L2), being faster there than
+     * unpacking rows for the type's tile kernel. */
+    uint8_t rp_prefill[QT_COUNT];
     /* Float helpers (NULL: the scalar version in kernels.c). */
     void (*rmsnorm)(float *y, const float *x, const float *g, int n, float eps);
     float (*dot_f32)(const float *a, const float *b, int n);
