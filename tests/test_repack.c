@@ -193,7 +193,8 @@ int main(void) {
             const uint32_t t = rtypes[ti];
             const int bs = qtype_get(t)->blck_size == 256 ? 256 : 32;
             /* 1 block, a super-column and a partial one (9 x 32), many blocks, and long rows that
-             * the K-quant kernels walk in slices (19 super-blocks: 8 + 8 + 3) */
+             * are repacked in slices of 2048 elements (19 super-blocks: 8 + 8 + 3; 153 blocks of
+             * 32: 64 + 64 + 25, the last slice ending in a partial super-column) */
             const int64_t ks[] = { bs, bs == 256 ? 768 : 288, 1536, bs == 256 ? 4864 : 4896 };
             const int rowss[] = { 4, 7, 13, 41 };
             for (int ki = 0; ki < 4; ki++)
